@@ -1,0 +1,43 @@
+# llmopt-exporter: every habit has one entry point. `make help` lists them.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv tools run test lint format docs bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create the virtualenv and install the project with its dev tools
+
+tools: ## Install Prometheus, promtool, Alertmanager and amtool when missing (Debian packages)
+	@scripts/ensure-tools.sh
+
+run: venv ## Start the exporter with the default settings (ARGS="--port 9500" to change them)
+	$(VENV)/bin/llmopt-exporter $(ARGS)
+
+test: venv tools ## Run every test: unit, contract, promtool/amtool and end-to-end (what CI runs)
+	$(PY) -m pytest
+
+lint: venv ## ruff (lint and format check) and mypy --strict
+	$(VENV)/bin/ruff check app tests
+	$(VENV)/bin/ruff format --check app tests
+	$(VENV)/bin/mypy
+
+format: venv ## Apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix app tests
+	$(VENV)/bin/ruff format app tests
+
+docs: venv ## Regenerate docs/metrics.md from the metric declarations
+	$(PY) -m app.catalog > docs/metrics.md
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""``llmopt-exporter``: parse flags, load settings, configure logs, serve."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app import __version__
+from app.config import ENV_PREFIX, ConfigError, Settings, load_settings
+
+log = logging.getLogger("llmopt_exporter")
+
+
+def _settings_help() -> str:
+    lines = ["settings (YAML key = environment variable; flags beat the environment, which beats the file):"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        lines.append(f"  {name:<18} {ENV_PREFIX + name.upper():<26} default {default!r}")
+        lines.append(f"      {field.description}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmopt-exporter",
+        description="Prometheus exporter for LLM auto-optimizer systems. Optimizer services POST "
+        "events to /v1/events; Prometheus scrapes /metrics.",
+        epilog=_settings_help() + "\n\nexample:\n  llmopt-exporter --port 9477\n"
+        "  curl -s localhost:9477/metrics | grep llmopt_",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help=f"YAML settings file (also {ENV_PREFIX}CONFIG_FILE)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 9477)")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error", "critical"),
+                        help="lowest level logged (default info)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config_file = args.config
+    if config_file is None and os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"):
+        config_file = Path(os.environ[f"{ENV_PREFIX}CONFIG_FILE"])
+    try:
+        settings = load_settings(config_file, host=args.host, port=args.port, log_level=args.log_level)
+    except ConfigError as err:
+        print(f"llmopt-exporter: {err}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from app.logs import configure_logging
+    from app.main import create_app
+
+    configure_logging(settings.log_level, settings.service_name, settings.environment)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+        log_level=settings.log_level, server_header=False,
+    )
+    server = uvicorn.Server(config)
+    log.info("starting", extra={"context": {"url": f"http://{settings.host}:{settings.port}/"}})
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Ingest: validate a whole body, then apply every event, and count what happened.
+
+A body is applied all or nothing: every event is validated before the first one is applied, so a
+refused body changes no metric except the self-metrics that count the refusal.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from app import metrics as m
+from app.events import InvalidBody, InvalidEvents, parse_events
+from app.recorder import Recorder
+from app.store import MetricStore
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    trace_id: str
+    span_id: str
+
+
+def parse_traceparent(header: str | None) -> TraceContext | None:
+    """The trace context of a W3C ``traceparent`` header, or None when absent or malformed."""
+    if header is None:
+        return None
+    match = _TRACEPARENT.match(header.strip().lower())
+    if match is None or set(match.group(1)) == {"0"} or set(match.group(2)) == {"0"}:
+        return None
+    return TraceContext(match.group(1), match.group(2))
+
+
+class TooManyEvents(ValueError):
+    """The body holds more events than one request may carry."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    by_type: dict[str, int]
+
+
+class Ingestor:
+    """Validates and applies request bodies; keeps the ingest self-metrics."""
+
+    def __init__(self, store: MetricStore, recorder: Recorder, max_batch_events: int) -> None:
+        self._store = store
+        self._recorder = recorder
+        self._max_batch_events = max_batch_events
+
+    def reject(self, reason: str, event_type: str = "unknown", count: int = 1) -> None:
+        """Count ``count`` events refused for ``reason`` (one of metrics.REJECT_REASONS)."""
+        self._store.inc(m.EVENTS_REJECTED, (event_type, reason), count)
+
+    def ingest(self, body: bytes, trace: TraceContext | None = None) -> IngestResult:
+        started = time.perf_counter()
+        try:
+            events = parse_events(body)
+        except InvalidBody:
+            self.reject("malformed_body")
+            raise
+        except InvalidEvents as err:
+            invalid = {problem.index for problem in err.problems}
+            for index, event_type in enumerate(err.event_types):
+                self.reject("invalid_event" if index in invalid else "batch_rejected", event_type)
+            if not err.event_types:
+                self.reject("invalid_event")
+            raise
+        if len(events) > self._max_batch_events:
+            for event in events:
+                self.reject("too_large", event.type)
+            raise TooManyEvents(
+                f"{len(events)} events in one request; at most {self._max_batch_events} (max_batch_events)"
+            )
+        trace_id = trace.trace_id if trace is not None else None
+        span_id = trace.span_id if trace is not None else None
+        for event in events:
+            self._recorder.apply(event, trace_id, span_id)
+        by_type = Counter(event.type for event in events)
+        for event_type, count in by_type.items():
+            self._store.inc(m.EVENTS_ACCEPTED, (event_type,), count)
+        self._store.observe(m.BATCH_SIZE, (), len(events))
+        self._store.observe(m.INGEST_DURATION, (), time.perf_counter() - started)
+        return IngestResult(len(events), dict(by_type))

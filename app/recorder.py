@@ -1,0 +1,347 @@
+"""Applies validated events to the metrics: the whole mapping from the wire contract to series.
+
+Pure: no HTTP, no parsing. Each event type has one method; :meth:`Recorder.apply` dispatches.
+State kept here (running experiments, open incidents, current leaders) is only what gauges need,
+and every gauge of a thing that ended is removed, so finished experiments leave no series behind.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from app import __version__
+from app import metrics as m
+from app.events import (
+    EVENT_TYPES,
+    BanditConverged,
+    BanditPull,
+    BanditReward,
+    BudgetLimit,
+    BudgetSpend,
+    BudgetViolation,
+    Business,
+    Deployment,
+    ExperimentCompleted,
+    ExperimentProgress,
+    ExperimentRolledBack,
+    ExperimentStarted,
+    Feedback,
+    IncidentOpened,
+    IncidentResolved,
+    LlmRequest,
+    ModelHealth,
+    ModelSwitch,
+    ParameterUpdate,
+)
+from app.store import Exemplar, MetricStore
+
+SEVERITIES = ("sev1", "sev2", "sev3")
+QUALITY_DIMENSIONS = ("accuracy", "relevance", "coherence", "completeness")
+
+
+def nps_category(score: int) -> str:
+    """Net Promoter Score bucket of one 0-10 answer."""
+    if score >= 9:
+        return "promoter"
+    if score >= 7:
+        return "passive"
+    return "detractor"
+
+
+class Recorder:
+    """Turns events into metric updates."""
+
+    def __init__(self, store: MetricStore, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+        self._experiments_started_at: dict[str, float | None] = {}
+        self._leaders: dict[str, str] = {}
+        self._open_incidents: dict[str, str] = {}
+        self._last_improvement = clock()
+        self._handlers: Mapping[type, Callable[[Any, float, Exemplar], None]] = {
+            LlmRequest: self._llm_request,
+            Feedback: self._feedback,
+            ExperimentStarted: self._experiment_started,
+            ExperimentProgress: self._experiment_progress,
+            ExperimentCompleted: self._experiment_completed,
+            ExperimentRolledBack: self._experiment_rolled_back,
+            BanditPull: self._bandit_pull,
+            BanditReward: self._bandit_reward,
+            BanditConverged: self._bandit_converged,
+            ParameterUpdate: self._parameter_update,
+            BudgetSpend: self._budget_spend,
+            BudgetLimit: self._budget_limit,
+            BudgetViolation: self._budget_violation,
+            ModelSwitch: self._model_switch,
+            ModelHealth: self._model_health,
+            Business: self._business,
+            IncidentOpened: self._incident_opened,
+            IncidentResolved: self._incident_resolved,
+            Deployment: self._deployment,
+        }
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """Series that must exist from the first scrape: facts about us and known label sets."""
+        store = self._store
+        store.set(m.BUILD_INFO, (__version__, platform.python_version()), 1)
+        store.set(m.START_TIME, (), self._last_improvement)
+        store.set(m.LAST_IMPROVEMENT, (), self._last_improvement)
+        store.set(m.EXPERIMENTS_ACTIVE, (), 0)
+        for event_type in EVENT_TYPES:
+            store.touch(m.EVENTS_ACCEPTED, (event_type,))
+        for category in ("token", "compute", "infrastructure"):
+            store.touch(m.SPEND, (category,))
+        for period in ("hour", "day", "month"):
+            store.touch(m.BUDGET_VIOLATIONS, (period,))
+        for outcome in ("won", "no_winner"):
+            store.touch(m.EXPERIMENTS_COMPLETED, (outcome,))
+        for severity in SEVERITIES:
+            store.touch(m.INCIDENTS, (severity,))
+            store.touch(m.INCIDENTS_RESOLVED, (severity,))
+            store.touch(m.INCIDENT_DOWNTIME, (severity,))
+            store.set(m.INCIDENTS_OPEN, (severity,), 0)
+
+    def apply(self, event: Any, trace_id: str | None = None, span_id: str | None = None) -> None:
+        """Apply one validated event. ``trace_id``/``span_id`` are the request's trace context,
+        used for exemplars when the event carries none of its own."""
+        when = event.timestamp.timestamp() if event.timestamp is not None else self._clock()
+        exemplar = _exemplar(event.trace_id or trace_id, event.span_id if event.trace_id else span_id)
+        self._handlers[type(event)](event, when, exemplar)
+
+    # --- llm_request ---------------------------------------------------------------------------
+    def _llm_request(self, e: LlmRequest, when: float, exemplar: Exemplar) -> None:
+        store = self._store
+        labels = (e.model, e.provider, e.task_type)
+        store.inc(m.LLM_REQUESTS, labels)
+        if e.status == "error":
+            store.inc(m.LLM_REQUEST_ERRORS, (*labels, e.error_type or "unknown"))
+        store.observe(m.LLM_REQUEST_DURATION, labels, e.latency_ms / 1000.0, exemplar)
+        if e.input_tokens:
+            store.inc(m.LLM_TOKENS, (*labels, "input"), e.input_tokens)
+        if e.output_tokens:
+            store.inc(m.LLM_TOKENS, (*labels, "output"), e.output_tokens)
+        if e.cached_tokens:
+            store.inc(m.LLM_CACHED_TOKENS, labels, e.cached_tokens)
+        if e.input_tokens or e.output_tokens:
+            store.observe(m.LLM_REQUEST_TOKENS, (e.model, e.provider), e.input_tokens + e.output_tokens)
+        store.inc(m.LLM_COST, labels, e.cost_usd, exemplar)
+        store.inc(m.SPEND, ("token",), e.cost_usd)
+        # No baseline figure means the call cost what the baseline would have: no savings claimed.
+        baseline = e.cost_usd if e.baseline_cost_usd is None else e.baseline_cost_usd
+        store.inc(m.LLM_BASELINE_COST, labels, baseline)
+        if e.quality is not None:
+            store.observe(m.LLM_QUALITY, labels, e.quality, exemplar)
+        for dimension in QUALITY_DIMENSIONS:
+            score = getattr(e, dimension)
+            if score is not None:
+                store.observe(m.LLM_QUALITY_DIMENSION, (e.model, e.provider, dimension), score)
+        if e.experiment_id is not None and e.variant_id is not None:
+            variant = (e.experiment_id, e.variant_id)
+            store.inc(m.VARIANT_REQUESTS, variant)
+            if e.status == "error":
+                store.inc(m.VARIANT_ERRORS, variant)
+            else:
+                store.touch(m.VARIANT_ERRORS, variant)
+            store.inc(m.VARIANT_COST, variant, e.cost_usd)
+            if e.quality is not None:
+                store.observe(m.VARIANT_QUALITY, variant, e.quality)
+        if e.arm_id is not None and e.parameter is not None and e.parameter_value is not None:
+            store.set(m.BANDIT_ARM_PARAMETER, (e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
+
+    # --- feedback ------------------------------------------------------------------------------
+    def _feedback(self, e: Feedback, when: float, exemplar: Exemplar) -> None:
+        store = self._store
+        labels = (e.model, e.experiment_id or "", e.variant_id or "")
+        if e.thumbs is not None:
+            store.inc(m.FEEDBACK_THUMBS, (*labels, e.thumbs))
+        if e.nps is not None:
+            store.inc(m.FEEDBACK_NPS, (*labels, nps_category(e.nps)))
+        if e.csat is not None:
+            store.inc(m.FEEDBACK_CSAT, labels)
+            if e.csat >= 4:
+                store.inc(m.FEEDBACK_CSAT_SATISFIED, labels)
+            else:
+                store.touch(m.FEEDBACK_CSAT_SATISFIED, labels)
+
+    # --- experiment ----------------------------------------------------------------------------
+    def _mark_running(self, experiment: str, started_at: float | None) -> None:
+        known = self._experiments_started_at.get(experiment)
+        self._experiments_started_at[experiment] = started_at if started_at is not None else known
+        self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments_started_at))
+        if started_at is not None:
+            self._store.set(m.EXPERIMENT_STARTED_AT, (experiment,), started_at)
+
+    def _experiment_started(self, e: ExperimentStarted, when: float, exemplar: Exemplar) -> None:
+        if e.experiment_id not in self._experiments_started_at:
+            self._store.inc(m.EXPERIMENTS_STARTED)
+        self._mark_running(e.experiment_id, when)
+        self._store.set(m.EXPERIMENT_PROGRESS, (e.experiment_id,), 0)
+        self._store.set(m.EXPERIMENT_SAMPLES, (e.experiment_id,), 0)
+
+    def _experiment_progress(self, e: ExperimentProgress, when: float, exemplar: Exemplar) -> None:
+        store = self._store
+        experiment = (e.experiment_id,)
+        # A progress report for an experiment we have not seen start (we restarted) revives it.
+        self._mark_running(e.experiment_id, None)
+        if e.progress is not None:
+            store.set(m.EXPERIMENT_PROGRESS, experiment, e.progress)
+        if e.confidence is not None:
+            store.set(m.EXPERIMENT_CONFIDENCE, experiment, e.confidence)
+        if e.lead is not None:
+            store.set(m.EXPERIMENT_LEAD, experiment, e.lead)
+        if e.sample_size is not None:
+            store.set(m.EXPERIMENT_SAMPLES, experiment, e.sample_size)
+        if e.leader is not None:
+            previous = self._leaders.get(e.experiment_id)
+            if previous is not None and previous != e.leader:
+                store.remove(m.EXPERIMENT_LEADER, (e.experiment_id, previous))
+            self._leaders[e.experiment_id] = e.leader
+            store.set(m.EXPERIMENT_LEADER, (e.experiment_id, e.leader), 1)
+
+    def _end_experiment(self, experiment: str) -> float | None:
+        """Forget a running experiment and drop its gauges; return its start time if known."""
+        started_at = self._experiments_started_at.pop(experiment, None)
+        store = self._store
+        for spec in (m.EXPERIMENT_PROGRESS, m.EXPERIMENT_CONFIDENCE, m.EXPERIMENT_LEAD,
+                     m.EXPERIMENT_SAMPLES, m.EXPERIMENT_STARTED_AT):
+            store.remove(spec, (experiment,))
+        leader = self._leaders.pop(experiment, None)
+        if leader is not None:
+            store.remove(m.EXPERIMENT_LEADER, (experiment, leader))
+        store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments_started_at))
+        return started_at
+
+    def _experiment_completed(self, e: ExperimentCompleted, when: float, exemplar: Exemplar) -> None:
+        store = self._store
+        started_at = self._end_experiment(e.experiment_id)
+        if e.winner is not None and e.improvement is not None:
+            store.inc(m.EXPERIMENTS_COMPLETED, ("won",))
+            store.observe(m.EXPERIMENT_IMPROVEMENT, (), e.improvement)
+            self._improved(when)
+        else:
+            store.inc(m.EXPERIMENTS_COMPLETED, ("no_winner",))
+        store.observe(m.EXPERIMENT_SAMPLE_SIZE, (), e.sample_size)
+        duration = e.duration_seconds
+        if duration is None and started_at is not None:
+            duration = max(0.0, when - started_at)
+        if duration is not None:
+            store.observe(m.EXPERIMENT_DURATION, (), duration)
+
+    def _experiment_rolled_back(self, e: ExperimentRolledBack, when: float, exemplar: Exemplar) -> None:
+        self._end_experiment(e.experiment_id)
+        self._store.inc(m.EXPERIMENTS_ROLLED_BACK)
+
+    # --- bandit --------------------------------------------------------------------------------
+    def _bandit_pull(self, e: BanditPull, when: float, exemplar: Exemplar) -> None:
+        decision = "explore" if e.explored else "exploit"
+        self._store.inc(m.BANDIT_PULLS, (e.bandit_id, e.arm_id, decision))
+        if e.parameter is not None and e.parameter_value is not None:
+            self._store.set(m.BANDIT_ARM_PARAMETER, (e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
+
+    def _bandit_reward(self, e: BanditReward, when: float, exemplar: Exemplar) -> None:
+        arm = (e.bandit_id, e.arm_id)
+        self._store.observe(m.BANDIT_REWARD, arm, e.reward)
+        self._store.inc(m.BANDIT_REWARD_SQUARES, arm, e.reward * e.reward)
+        if e.regret is not None:
+            self._store.inc(m.BANDIT_REGRET, (e.bandit_id,), e.regret)
+
+    def _bandit_converged(self, e: BanditConverged, when: float, exemplar: Exemplar) -> None:
+        self._store.set(m.BANDIT_CONVERGENCE, (e.bandit_id,), e.convergence_seconds)
+
+    # --- parameter_update ----------------------------------------------------------------------
+    def _parameter_update(self, e: ParameterUpdate, when: float, exemplar: Exemplar) -> None:
+        store = self._store
+        parameter = (e.parameter,)
+        store.inc(m.PARAMETER_UPDATES, parameter)
+        store.set(m.PARAMETER_VALUE, parameter, e.value)
+        if e.stability_score is not None:
+            store.set(m.PARAMETER_STABILITY, parameter, e.stability_score)
+        if e.performance_gain is not None:
+            store.set(m.PARAMETER_GAIN, parameter, e.performance_gain)
+        if e.improved:
+            store.inc(m.PARAMETER_IMPROVEMENTS, parameter)
+            self._improved(when)
+        else:
+            store.touch(m.PARAMETER_IMPROVEMENTS, parameter)
+
+    def _improved(self, when: float) -> None:
+        # An event delivered late must not move the last improvement back in time.
+        if when > self._last_improvement:
+            self._last_improvement = when
+            self._store.set(m.LAST_IMPROVEMENT, (), when)
+
+    # --- budget --------------------------------------------------------------------------------
+    def _budget_spend(self, e: BudgetSpend, when: float, exemplar: Exemplar) -> None:
+        self._store.inc(m.SPEND, (e.category,), e.amount_usd)
+
+    def _budget_limit(self, e: BudgetLimit, when: float, exemplar: Exemplar) -> None:
+        self._store.set(m.BUDGET_LIMIT, (e.period,), e.limit_usd)
+
+    def _budget_violation(self, e: BudgetViolation, when: float, exemplar: Exemplar) -> None:
+        self._store.inc(m.BUDGET_VIOLATIONS, (e.period,))
+        if e.limit_usd is not None:
+            self._store.set(m.BUDGET_LIMIT, (e.period,), e.limit_usd)
+
+    def _model_switch(self, e: ModelSwitch, when: float, exemplar: Exemplar) -> None:
+        self._store.inc(m.MODEL_SWITCHES, (e.from_model, e.to_model, e.reason))
+
+    # --- model_health --------------------------------------------------------------------------
+    def _model_health(self, e: ModelHealth, when: float, exemplar: Exemplar) -> None:
+        store = self._store
+        model = (e.model, e.provider)
+        store.set(m.MODEL_AVAILABLE, model, 1 if e.available else 0)
+        store.inc(m.MODEL_HEALTH_CHECKS, (*model, "available" if e.available else "unavailable"))
+        if e.latency_ms is not None:
+            store.set(m.MODEL_PROBE_LATENCY, model, e.latency_ms / 1000.0)
+        if e.error_rate is not None:
+            store.set(m.MODEL_ERROR_RATIO, model, e.error_rate)
+        store.set(m.MODEL_LAST_CHECK, model, when)
+
+    # --- business ------------------------------------------------------------------------------
+    def _business(self, e: Business, when: float, exemplar: Exemplar) -> None:
+        store = self._store
+        if e.baseline_quality is not None:
+            store.set(m.QUALITY_BASELINE, (), e.baseline_quality)
+        if e.optimization_cost_usd is not None:
+            store.inc(m.OPTIMIZATION_COST, (), e.optimization_cost_usd)
+        if e.value_derived_usd is not None:
+            store.inc(m.VALUE_DERIVED, (), e.value_derived_usd)
+        if e.cost_savings_confidence is not None:
+            store.set(m.COST_SAVINGS_CONFIDENCE, (), e.cost_savings_confidence)
+        if e.quality_improvement_confidence is not None:
+            store.set(m.QUALITY_IMPROVEMENT_CONFIDENCE, (), e.quality_improvement_confidence)
+
+    # --- incident and deployment ---------------------------------------------------------------
+    def _count_open_incidents(self, severity: str) -> None:
+        open_now = sum(1 for value in self._open_incidents.values() if value == severity)
+        self._store.set(m.INCIDENTS_OPEN, (severity,), open_now)
+
+    def _incident_opened(self, e: IncidentOpened, when: float, exemplar: Exemplar) -> None:
+        if e.incident_id in self._open_incidents:
+            return
+        self._open_incidents[e.incident_id] = e.severity
+        self._store.inc(m.INCIDENTS, (e.severity,))
+        self._count_open_incidents(e.severity)
+
+    def _incident_resolved(self, e: IncidentResolved, when: float, exemplar: Exemplar) -> None:
+        opened_as = self._open_incidents.pop(e.incident_id, None)
+        self._store.inc(m.INCIDENTS_RESOLVED, (e.severity,))
+        self._store.inc(m.INCIDENT_DOWNTIME, (e.severity,), max(0.0, when - e.opened_at.timestamp()))
+        for severity in {e.severity, opened_as or e.severity}:
+            self._count_open_incidents(severity)
+
+    def _deployment(self, e: Deployment, when: float, exemplar: Exemplar) -> None:
+        self._store.inc(m.DEPLOYMENTS, (e.component, e.action))
+        self._store.set(m.LAST_DEPLOYMENT, (e.component,), when)
+
+
+def _exemplar(trace_id: str | None, span_id: str | None) -> Exemplar:
+    if trace_id is None:
+        return None
+    if span_id is None:
+        return {"trace_id": trace_id}
+    return {"trace_id": trace_id, "span_id": span_id}

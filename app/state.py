@@ -1,0 +1,26 @@
+"""What one running exporter holds: settings, metric store, recorder, ingestor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from app.config import Settings
+from app.ingest import Ingestor
+from app.recorder import Recorder
+from app.store import MetricStore
+
+
+@dataclass
+class Exporter:
+    settings: Settings
+    store: MetricStore
+    recorder: Recorder
+    ingestor: Ingestor
+    is_ready: bool = field(default=False)
+
+
+def exporter_of(request: Request) -> Exporter:
+    exporter: Exporter = request.app.state.exporter
+    return exporter
