@@ -24,7 +24,7 @@ tools: ## Install Prometheus, promtool, Alertmanager and amtool when missing (De
 run: venv ## Start the exporter with the default settings (ARGS="--port 9500" to change them)
 	$(VENV)/bin/llmopt-exporter $(ARGS)
 
-test: venv tools ## Run every test: unit, contract, promtool/amtool and end-to-end (what CI runs)
+test: venv tools lint ## Lint, then run every test: unit, contract, promtool/amtool, end-to-end (what CI runs)
 	$(PY) -m pytest
 
 lint: venv ## ruff (lint and format check) and mypy --strict

@@ -33,12 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
         "  curl -s localhost:9477/metrics | grep llmopt_",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help=f"YAML settings file (also {ENV_PREFIX}CONFIG_FILE)")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help=f"YAML settings file (also {ENV_PREFIX}CONFIG_FILE)"
+    )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default 9477)")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error", "critical"),
-                        help="lowest level logged (default info)")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="lowest level logged (default info)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -62,8 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.service_name, settings.environment)
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-        log_level=settings.log_level, server_header=False,
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
     )
     server = uvicorn.Server(config)
     log.info("starting", extra={"context": {"url": f"http://{settings.host}:{settings.port}/"}})

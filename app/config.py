@@ -26,9 +26,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="TCP port to listen on (0 picks a free one).")
-    log_level: LogLevel = Field("info", description="Lowest level logged: debug, info, warning, error, critical.")
+    log_level: LogLevel = Field(
+        "info", description="Lowest level logged: debug, info, warning, error, critical."
+    )
     access_log: bool = Field(True, description="Log every HTTP request (JSON, one line each).")
-    service_name: str = Field("llmopt-exporter", min_length=1, description="`service` field of every log line.")
+    service_name: str = Field(
+        "llmopt-exporter", min_length=1, description="`service` field of every log line."
+    )
     environment: str = Field("production", min_length=1, description="`environment` field of every log line.")
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted request body in bytes; larger bodies get 413."

@@ -62,9 +62,19 @@ class _Event(BaseModel):
     span_id: SpanId | None = None
 
 
-def _require_pair(first: object, second: object, names: str) -> None:
-    if (first is None) != (second is None):
-        raise ValueError(f"{names} go together: give both or neither")
+class FieldProblem(ValueError):
+    """A rule across fields, blamed on the field a client should fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _require_pair(first: str, first_value: object, second: str, second_value: object) -> None:
+    if first_value is None and second_value is not None:
+        raise FieldProblem(first, f"{first} is required with {second}")
+    if second_value is None and first_value is not None:
+        raise FieldProblem(second, f"{second} is required with {first}")
 
 
 class LlmRequest(_Event):
@@ -97,12 +107,13 @@ class LlmRequest(_Event):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.error_type is not None and self.status != "error":
-            raise ValueError("error_type is only allowed when status is error")
+            raise FieldProblem("error_type", "error_type is only allowed when status is error")
         if self.cached_tokens > self.input_tokens:
-            raise ValueError("cached_tokens cannot exceed input_tokens")
-        _require_pair(self.experiment_id, self.variant_id, "experiment_id and variant_id")
+            raise FieldProblem("cached_tokens", "cached_tokens cannot exceed input_tokens")
+        _require_pair("experiment_id", self.experiment_id, "variant_id", self.variant_id)
         if self.parameter_value is not None and (self.parameter is None or self.arm_id is None):
-            raise ValueError("parameter_value needs parameter and arm_id")
+            missing = "arm_id" if self.arm_id is None else "parameter"
+            raise FieldProblem(missing, f"parameter_value needs {missing}")
         return self
 
 
@@ -120,8 +131,8 @@ class Feedback(_Event):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.thumbs is None and self.nps is None and self.csat is None:
-            raise ValueError("feedback needs at least one of thumbs, nps, csat")
-        _require_pair(self.experiment_id, self.variant_id, "experiment_id and variant_id")
+            raise FieldProblem("thumbs", "feedback needs at least one of thumbs, nps, csat")
+        _require_pair("experiment_id", self.experiment_id, "variant_id", self.variant_id)
         return self
 
 
@@ -154,9 +165,9 @@ class ExperimentCompleted(_Experiment):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.winner is not None and self.improvement is None:
-            raise ValueError("a completed experiment with a winner needs improvement")
+            raise FieldProblem("improvement", "a completed experiment with a winner needs improvement")
         if self.winner is None and self.improvement is not None:
-            raise ValueError("improvement needs a winner")
+            raise FieldProblem("winner", "improvement needs a winner")
         return self
 
 
@@ -185,7 +196,7 @@ class BanditPull(_Bandit):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        _require_pair(self.parameter, self.parameter_value, "parameter and parameter_value")
+        _require_pair("parameter", self.parameter, "parameter_value", self.parameter_value)
         return self
 
 
@@ -280,11 +291,17 @@ class Business(_Event):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if all(value is None for value in (
-            self.baseline_quality, self.optimization_cost_usd, self.value_derived_usd,
-            self.cost_savings_confidence, self.quality_improvement_confidence,
-        )):
-            raise ValueError("a business event needs at least one value")
+        if all(
+            value is None
+            for value in (
+                self.baseline_quality,
+                self.optimization_cost_usd,
+                self.value_derived_usd,
+                self.cost_savings_confidence,
+                self.quality_improvement_confidence,
+            )
+        ):
+            raise FieldProblem("baseline_quality", "a business event needs at least one value")
         return self
 
 
@@ -310,7 +327,7 @@ class IncidentResolved(_Incident):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.opened_at > (self.timestamp or datetime.now(UTC)):
-            raise ValueError("opened_at is after the resolution time")
+            raise FieldProblem("opened_at", "opened_at is after the resolution time")
         return self
 
 
@@ -328,20 +345,49 @@ class Deployment(_Event):
 
 Event = Annotated[
     Union[
-        LlmRequest, Feedback, Experiment, Bandit, ParameterUpdate, Budget, ModelHealth, Business,
-        Incident, Deployment,
+        LlmRequest,
+        Feedback,
+        Experiment,
+        Bandit,
+        ParameterUpdate,
+        Budget,
+        ModelHealth,
+        Business,
+        Incident,
+        Deployment,
     ],
     Discriminator("type"),
 ]
 
 EVENT_TYPES: tuple[str, ...] = (
-    "llm_request", "feedback", "experiment", "bandit", "parameter_update", "budget",
-    "model_health", "business", "incident", "deployment",
+    "llm_request",
+    "feedback",
+    "experiment",
+    "bandit",
+    "parameter_update",
+    "budget",
+    "model_health",
+    "business",
+    "incident",
+    "deployment",
 )
-_ACTIONS: frozenset[str] = frozenset({
-    "started", "progress", "completed", "rolled_back", "pull", "reward", "converged", "spend",
-    "limit", "violation", "model_switch", "opened", "resolved",
-})
+_ACTIONS: frozenset[str] = frozenset(
+    {
+        "started",
+        "progress",
+        "completed",
+        "rolled_back",
+        "pull",
+        "reward",
+        "converged",
+        "spend",
+        "limit",
+        "violation",
+        "model_switch",
+        "opened",
+        "resolved",
+    }
+)
 
 
 class Batch(BaseModel):
@@ -426,6 +472,9 @@ def _problem(error: Any) -> Problem:
         event_type = str(loc.pop(0))
         if loc and loc[0] in _ACTIONS:
             loc.pop(0)
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, FieldProblem):
+        return Problem(index, ".".join([*map(str, loc), cause.field]), str(cause), event_type)
     field = ".".join(str(part) for part in loc) or _field_of(error)
     return Problem(index, field, error["msg"], event_type)
 

@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import prometheus_client
@@ -30,17 +30,20 @@ access_log = logging.getLogger("llmopt_exporter.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A new exporter with its own registry and state: two apps never share a series."""
+def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> FastAPI:
+    """A new exporter with its own registry and state: two apps never share a series.
+
+    ``clock`` gives the time of events that carry no timestamp (tests pin it).
+    """
     settings = settings or Settings()
     # `_created` series double the output and no rule or dashboard of ours reads them.
-    prometheus_client.disable_created_metrics()
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     store = MetricStore(registry)
-    recorder = Recorder(store)
+    recorder = Recorder(store, clock)
     exporter = Exporter(settings, store, recorder, Ingestor(store, recorder, settings.max_batch_events))
 
     @asynccontextmanager
@@ -98,13 +101,18 @@ class AccessLogMiddleware:
         finally:
             if self.is_enabled:
                 access_log.info(
-                    "%s %s %d", scope["method"], scope["path"], status,
-                    extra={"context": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "client": (scope.get("client") or ("", 0))[0],
-                    }},
+                    "%s %s %d",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "context": {
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                            "client": (scope.get("client") or ("", 0))[0],
+                        }
+                    },
                 )
             request_id_var.reset(token)

@@ -23,7 +23,21 @@ MetricKind = Literal["counter", "gauge", "histogram", "summary"]
 # thresholds our rules compare against: the 1 s latency SLO and the 5 s HighLatency alert. A
 # quantile can only be as sharp as the buckets around it, so both sit on a bucket boundary.
 LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.0, 1.28, 2.56, 5.0, 10.24, 20.48, 40.96, 81.92,
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.0,
+    1.28,
+    2.56,
+    5.0,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
 )
 # OpenTelemetry GenAI advice for token usage, trimmed at 1M tokens per request.
 TOKEN_BUCKETS: tuple[float, ...] = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
@@ -32,7 +46,19 @@ TOKEN_BUCKETS: tuple[float, ...] = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536,
 QUALITY_BUCKETS: tuple[float, ...] = (10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 100)
 BATCH_SIZE_BUCKETS: tuple[float, ...] = (1, 5, 10, 50, 100, 500, 1000, 5000)
 INGEST_DURATION_BUCKETS_SECONDS: tuple[float, ...] = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
 )
 
 
@@ -59,7 +85,9 @@ class MetricSpec:
         return self.name
 
 
-def _counter(name: str, help_: str, labels: Sequence[str] = (), *, unit: str = "", category: str) -> MetricSpec:
+def _counter(
+    name: str, help_: str, labels: Sequence[str] = (), *, unit: str = "", category: str
+) -> MetricSpec:
     if not name.endswith("_total"):
         raise ValueError(f"counter {name!r} must end in _total")
     return MetricSpec(name, "counter", help_, tuple(labels), unit, (), category)
@@ -75,7 +103,9 @@ def _histogram(
     return MetricSpec(name, "histogram", help_, tuple(labels), unit, buckets, category)
 
 
-def _summary(name: str, help_: str, labels: Sequence[str] = (), *, unit: str = "", category: str) -> MetricSpec:
+def _summary(
+    name: str, help_: str, labels: Sequence[str] = (), *, unit: str = "", category: str
+) -> MetricSpec:
     return MetricSpec(name, "summary", help_, tuple(labels), unit, (), category)
 
 
@@ -93,295 +123,452 @@ SELF = "Exporter"
 LLM_REQUESTS = _counter(
     "llmopt_llm_requests_total",
     "LLM calls reported by the optimizer, successful or not (llm_request events).",
-    LLM_LABELS, category=SYSTEM)
+    LLM_LABELS,
+    category=SYSTEM,
+)
 LLM_REQUEST_ERRORS = _counter(
     "llmopt_llm_request_errors_total",
     "LLM calls that failed, by error type (llm_request events with status=error).",
-    (*LLM_LABELS, "error_type"), category=SYSTEM)
+    (*LLM_LABELS, "error_type"),
+    category=SYSTEM,
+)
 LLM_REQUEST_DURATION = _histogram(
     "llmopt_llm_request_duration_seconds",
     "End-to-end latency of LLM calls as seen by the optimizer (llm_request.latency_ms).",
-    LLM_LABELS, LATENCY_BUCKETS_SECONDS, unit="seconds", category=SYSTEM)
+    LLM_LABELS,
+    LATENCY_BUCKETS_SECONDS,
+    unit="seconds",
+    category=SYSTEM,
+)
 LLM_TOKENS = _counter(
     "llmopt_llm_tokens_total",
     "Tokens processed by LLM calls; direction is input (prompt) or output (completion).",
-    (*LLM_LABELS, "direction"), category=MODEL)
+    (*LLM_LABELS, "direction"),
+    category=MODEL,
+)
 LLM_CACHED_TOKENS = _counter(
     "llmopt_llm_cached_tokens_total",
     "Input tokens served from the provider's prompt cache (a subset of direction=input).",
-    LLM_LABELS, category=MODEL)
+    LLM_LABELS,
+    category=MODEL,
+)
 LLM_REQUEST_TOKENS = _histogram(
     "llmopt_llm_request_tokens",
     "Tokens (input + output) per LLM call.",
-    ("model", "provider"), TOKEN_BUCKETS, unit="tokens", category=MODEL)
+    ("model", "provider"),
+    TOKEN_BUCKETS,
+    unit="tokens",
+    category=MODEL,
+)
 LLM_COST = _counter(
     "llmopt_llm_cost_usd_total",
     "What LLM calls cost, in US dollars (llm_request.cost_usd).",
-    LLM_LABELS, unit="usd", category=BUSINESS)
+    LLM_LABELS,
+    unit="usd",
+    category=BUSINESS,
+)
 LLM_BASELINE_COST = _counter(
     "llmopt_llm_baseline_cost_usd_total",
     "What the same LLM calls would have cost on the baseline configuration, in US dollars.",
-    LLM_LABELS, unit="usd", category=BUSINESS)
+    LLM_LABELS,
+    unit="usd",
+    category=BUSINESS,
+)
 LLM_QUALITY = _histogram(
     "llmopt_llm_quality_score",
     "Composite quality score (0-100) of LLM responses.",
-    LLM_LABELS, QUALITY_BUCKETS, unit="score 0-100", category=MODEL)
+    LLM_LABELS,
+    QUALITY_BUCKETS,
+    unit="score 0-100",
+    category=MODEL,
+)
 LLM_QUALITY_DIMENSION = _summary(
     "llmopt_llm_quality_dimension_score",
     "Quality score (0-100) of LLM responses per dimension (accuracy, relevance, coherence, completeness).",
-    ("model", "provider", "dimension"), unit="score 0-100", category=MODEL)
+    ("model", "provider", "dimension"),
+    unit="score 0-100",
+    category=MODEL,
+)
 
 # --- Spend and budget (llm_request, budget) ----------------------------------------------------
 SPEND = _counter(
     "llmopt_spend_usd_total",
     "Everything spent, in US dollars, by category: token (from llm_request.cost_usd), compute and "
     "infrastructure (from budget spend events).",
-    ("category",), unit="usd", category=BUSINESS)
+    ("category",),
+    unit="usd",
+    category=BUSINESS,
+)
 BUDGET_LIMIT = _gauge(
     "llmopt_budget_limit_usd",
     "The spend budget for each period (hour, day, month), in US dollars.",
-    ("period",), unit="usd", category=OPTIMIZATION)
+    ("period",),
+    unit="usd",
+    category=OPTIMIZATION,
+)
 BUDGET_VIOLATIONS = _counter(
     "llmopt_budget_violations_total",
     "Budget violations reported by the optimizer, by budget period.",
-    ("period",), category=OPTIMIZATION)
+    ("period",),
+    category=OPTIMIZATION,
+)
 MODEL_SWITCHES = _counter(
     "llmopt_model_switches_total",
     "Times the optimizer switched models, by origin, destination and reason.",
-    ("from_model", "to_model", "reason"), category=OPTIMIZATION)
+    ("from_model", "to_model", "reason"),
+    category=OPTIMIZATION,
+)
 
 # --- A/B experiments (experiment, llm_request, feedback) ---------------------------------------
 EXPERIMENTS_STARTED = _counter(
-    "llmopt_experiments_started_total",
-    "A/B experiments started.", category=OPTIMIZATION)
+    "llmopt_experiments_started_total", "A/B experiments started.", category=OPTIMIZATION
+)
 EXPERIMENTS_COMPLETED = _counter(
     "llmopt_experiments_completed_total",
     "A/B experiments completed, by outcome: won (a variant beat control) or no_winner.",
-    ("outcome",), category=OPTIMIZATION)
+    ("outcome",),
+    category=OPTIMIZATION,
+)
 EXPERIMENTS_ROLLED_BACK = _counter(
-    "llmopt_experiments_rolled_back_total",
-    "A/B experiments rolled back.", category=OPTIMIZATION)
+    "llmopt_experiments_rolled_back_total", "A/B experiments rolled back.", category=OPTIMIZATION
+)
 EXPERIMENTS_ACTIVE = _gauge(
     "llmopt_experiments_active",
     "A/B experiments currently running (started, not yet completed or rolled back).",
-    category=OPTIMIZATION)
+    category=OPTIMIZATION,
+)
 EXPERIMENT_PROGRESS = _gauge(
     "llmopt_experiment_progress_ratio",
     "Progress of a running experiment towards its planned sample size (0-1).",
-    ("experiment",), unit="ratio", category=OPTIMIZATION)
+    ("experiment",),
+    unit="ratio",
+    category=OPTIMIZATION,
+)
 EXPERIMENT_CONFIDENCE = _gauge(
     "llmopt_experiment_confidence_ratio",
     "Statistical confidence (0-1) that a running experiment's leader is really best.",
-    ("experiment",), unit="ratio", category=OPTIMIZATION)
+    ("experiment",),
+    unit="ratio",
+    category=OPTIMIZATION,
+)
 EXPERIMENT_LEAD = _gauge(
     "llmopt_experiment_leader_lead_ratio",
     "Relative lead of a running experiment's leading variant over the runner-up (0.082 = +8.2 %).",
-    ("experiment",), unit="ratio", category=OPTIMIZATION)
+    ("experiment",),
+    unit="ratio",
+    category=OPTIMIZATION,
+)
 EXPERIMENT_LEADER = _gauge(
     "llmopt_experiment_leader_info",
     "1 for the variant currently leading a running experiment.",
-    VARIANT_LABELS, category=OPTIMIZATION)
+    VARIANT_LABELS,
+    category=OPTIMIZATION,
+)
 EXPERIMENT_SAMPLES = _gauge(
     "llmopt_experiment_samples",
     "Samples collected so far by a running experiment.",
-    ("experiment",), unit="samples", category=OPTIMIZATION)
+    ("experiment",),
+    unit="samples",
+    category=OPTIMIZATION,
+)
 EXPERIMENT_STARTED_AT = _gauge(
     "llmopt_experiment_start_timestamp_seconds",
     "When a running experiment started (Unix time).",
-    ("experiment",), unit="seconds", category=OPTIMIZATION)
+    ("experiment",),
+    unit="seconds",
+    category=OPTIMIZATION,
+)
 EXPERIMENT_IMPROVEMENT = _summary(
     "llmopt_experiment_winner_improvement_ratio",
     "Improvement of the winning variant over control, for experiments completed with a winner.",
-    unit="ratio", category=OPTIMIZATION)
+    unit="ratio",
+    category=OPTIMIZATION,
+)
 EXPERIMENT_SAMPLE_SIZE = _summary(
     "llmopt_experiment_sample_size",
-    "Sample size of completed experiments.", unit="samples", category=OPTIMIZATION)
+    "Sample size of completed experiments.",
+    unit="samples",
+    category=OPTIMIZATION,
+)
 EXPERIMENT_DURATION = _summary(
     "llmopt_experiment_duration_seconds",
-    "How long completed experiments ran.", unit="seconds", category=OPTIMIZATION)
+    "How long completed experiments ran.",
+    unit="seconds",
+    category=OPTIMIZATION,
+)
 VARIANT_REQUESTS = _counter(
     "llmopt_experiment_variant_requests_total",
     "LLM calls served by each experiment variant.",
-    VARIANT_LABELS, category=OPTIMIZATION)
+    VARIANT_LABELS,
+    category=OPTIMIZATION,
+)
 VARIANT_ERRORS = _counter(
     "llmopt_experiment_variant_errors_total",
     "Failed LLM calls served by each experiment variant.",
-    VARIANT_LABELS, category=OPTIMIZATION)
+    VARIANT_LABELS,
+    category=OPTIMIZATION,
+)
 VARIANT_COST = _counter(
     "llmopt_experiment_variant_cost_usd_total",
     "Cost of the LLM calls served by each experiment variant, in US dollars.",
-    VARIANT_LABELS, unit="usd", category=OPTIMIZATION)
+    VARIANT_LABELS,
+    unit="usd",
+    category=OPTIMIZATION,
+)
 VARIANT_QUALITY = _summary(
     "llmopt_experiment_variant_quality_score",
     "Composite quality score (0-100) of the LLM calls served by each experiment variant.",
-    VARIANT_LABELS, unit="score 0-100", category=OPTIMIZATION)
+    VARIANT_LABELS,
+    unit="score 0-100",
+    category=OPTIMIZATION,
+)
 
 # --- Bandit (bandit, llm_request) --------------------------------------------------------------
 BANDIT_PULLS = _counter(
     "llmopt_bandit_pulls_total",
     "Arm selections by the bandit; decision is explore or exploit.",
-    (*ARM_LABELS, "decision"), category=OPTIMIZATION)
+    (*ARM_LABELS, "decision"),
+    category=OPTIMIZATION,
+)
 BANDIT_REWARD = _summary(
     "llmopt_bandit_reward",
     "Rewards observed per arm (sum and count give the mean).",
-    ARM_LABELS, category=OPTIMIZATION)
+    ARM_LABELS,
+    category=OPTIMIZATION,
+)
 BANDIT_REWARD_SQUARES = _counter(
     "llmopt_bandit_reward_squares_total",
     "Sum of squared rewards per arm, so PromQL can compute the variance and a 95 % interval.",
-    ARM_LABELS, category=OPTIMIZATION)
+    ARM_LABELS,
+    category=OPTIMIZATION,
+)
 BANDIT_REGRET = _counter(
     "llmopt_bandit_regret_total",
     "Cumulative regret of the bandit (reward of the best arm minus reward obtained).",
-    ("bandit",), category=OPTIMIZATION)
+    ("bandit",),
+    category=OPTIMIZATION,
+)
 BANDIT_CONVERGENCE = _gauge(
     "llmopt_bandit_convergence_duration_seconds",
     "How long the bandit took to converge, for bandits that reported convergence.",
-    ("bandit",), unit="seconds", category=OPTIMIZATION)
+    ("bandit",),
+    unit="seconds",
+    category=OPTIMIZATION,
+)
 BANDIT_ARM_PARAMETER = _gauge(
     "llmopt_bandit_arm_parameter_value",
     "The parameter value an arm stands for (e.g. temperature 0.7), as last reported.",
-    (*ARM_LABELS, "parameter"), category=OPTIMIZATION)
+    (*ARM_LABELS, "parameter"),
+    category=OPTIMIZATION,
+)
 
 # --- Parameter optimization (parameter_update) -------------------------------------------------
 PARAMETER_UPDATES = _counter(
     "llmopt_parameter_updates_total",
     "Parameter updates applied by the optimizer.",
-    ("parameter",), category=OPTIMIZATION)
+    ("parameter",),
+    category=OPTIMIZATION,
+)
 PARAMETER_IMPROVEMENTS = _counter(
     "llmopt_parameter_improvements_total",
     "Parameter updates that improved performance.",
-    ("parameter",), category=OPTIMIZATION)
+    ("parameter",),
+    category=OPTIMIZATION,
+)
 PARAMETER_VALUE = _gauge(
     "llmopt_parameter_value",
     "Current value of each optimized parameter.",
-    ("parameter",), category=OPTIMIZATION)
+    ("parameter",),
+    category=OPTIMIZATION,
+)
 PARAMETER_STABILITY = _gauge(
     "llmopt_parameter_stability_ratio",
     "Stability score of each optimized parameter (0-1, higher is more stable).",
-    ("parameter",), unit="ratio", category=OPTIMIZATION)
+    ("parameter",),
+    unit="ratio",
+    category=OPTIMIZATION,
+)
 PARAMETER_GAIN = _gauge(
     "llmopt_parameter_performance_gain_ratio",
     "Performance gain of the latest update of each parameter (0.05 = +5 %).",
-    ("parameter",), unit="ratio", category=OPTIMIZATION)
+    ("parameter",),
+    unit="ratio",
+    category=OPTIMIZATION,
+)
 LAST_IMPROVEMENT = _gauge(
     "llmopt_optimization_last_improvement_timestamp_seconds",
     "When the optimizer last improved something (an improving parameter update or an experiment "
     "won), Unix time; the exporter's start time until then.",
-    unit="seconds", category=OPTIMIZATION)
+    unit="seconds",
+    category=OPTIMIZATION,
+)
 
 # --- Feedback (feedback) -----------------------------------------------------------------------
 FEEDBACK_LABELS = ("model", *VARIANT_LABELS)
 FEEDBACK_THUMBS = _counter(
     "llmopt_feedback_thumbs_total",
     "Explicit thumbs feedback from users; rating is up or down.",
-    (*FEEDBACK_LABELS, "rating"), category=BUSINESS)
+    (*FEEDBACK_LABELS, "rating"),
+    category=BUSINESS,
+)
 FEEDBACK_NPS = _counter(
     "llmopt_feedback_nps_responses_total",
     "Net Promoter Score answers (0-10) by category: promoter (9-10), passive (7-8), detractor (0-6).",
-    (*FEEDBACK_LABELS, "category"), category=BUSINESS)
+    (*FEEDBACK_LABELS, "category"),
+    category=BUSINESS,
+)
 FEEDBACK_CSAT = _counter(
     "llmopt_feedback_csat_responses_total",
     "Customer satisfaction answers (1-5).",
-    FEEDBACK_LABELS, category=BUSINESS)
+    FEEDBACK_LABELS,
+    category=BUSINESS,
+)
 FEEDBACK_CSAT_SATISFIED = _counter(
     "llmopt_feedback_csat_satisfied_total",
     "Customer satisfaction answers of 4 or 5 (satisfied).",
-    FEEDBACK_LABELS, category=BUSINESS)
+    FEEDBACK_LABELS,
+    category=BUSINESS,
+)
 
 # --- Model health (model_health) ---------------------------------------------------------------
 MODEL_AVAILABLE = _gauge(
     "llmopt_model_available",
     "1 if the model's last health check found it available, else 0.",
-    ("model", "provider"), category=MODEL)
+    ("model", "provider"),
+    category=MODEL,
+)
 MODEL_PROBE_LATENCY = _gauge(
     "llmopt_model_probe_latency_seconds",
     "Latency of the model's last health-check probe.",
-    ("model", "provider"), unit="seconds", category=MODEL)
+    ("model", "provider"),
+    unit="seconds",
+    category=MODEL,
+)
 MODEL_ERROR_RATIO = _gauge(
     "llmopt_model_error_ratio",
     "Error ratio (0-1) the model's last health check reported.",
-    ("model", "provider"), unit="ratio", category=MODEL)
+    ("model", "provider"),
+    unit="ratio",
+    category=MODEL,
+)
 MODEL_LAST_CHECK = _gauge(
     "llmopt_model_last_check_timestamp_seconds",
     "When the model was last health-checked (Unix time).",
-    ("model", "provider"), unit="seconds", category=MODEL)
+    ("model", "provider"),
+    unit="seconds",
+    category=MODEL,
+)
 MODEL_HEALTH_CHECKS = _counter(
     "llmopt_model_health_checks_total",
     "Health checks reported per model; result is available or unavailable.",
-    ("model", "provider", "result"), category=MODEL)
+    ("model", "provider", "result"),
+    category=MODEL,
+)
 
 # --- Business results (business) ---------------------------------------------------------------
 QUALITY_BASELINE = _gauge(
     "llmopt_quality_baseline_score",
     "Quality (0-100) before optimization, the reference for quality improvement.",
-    unit="score 0-100", category=BUSINESS)
+    unit="score 0-100",
+    category=BUSINESS,
+)
 QUALITY_IMPROVEMENT_CONFIDENCE = _gauge(
     "llmopt_quality_improvement_confidence_ratio",
     "Statistical confidence (0-1) in the reported quality improvement.",
-    unit="ratio", category=BUSINESS)
+    unit="ratio",
+    category=BUSINESS,
+)
 COST_SAVINGS_CONFIDENCE = _gauge(
     "llmopt_cost_savings_confidence_ratio",
     "Statistical confidence (0-1) in the reported cost savings.",
-    unit="ratio", category=BUSINESS)
+    unit="ratio",
+    category=BUSINESS,
+)
 OPTIMIZATION_COST = _counter(
     "llmopt_optimization_cost_usd_total",
     "What running the optimization itself cost, in US dollars.",
-    unit="usd", category=BUSINESS)
+    unit="usd",
+    category=BUSINESS,
+)
 VALUE_DERIVED = _counter(
     "llmopt_value_derived_usd_total",
     "Business value attributed to the optimization, in US dollars.",
-    unit="usd", category=BUSINESS)
+    unit="usd",
+    category=BUSINESS,
+)
 
 # --- Incidents and deployments (incident, deployment) ------------------------------------------
 INCIDENTS = _counter(
-    "llmopt_incidents_total",
-    "Incidents opened, by severity.",
-    ("severity",), category=SYSTEM)
+    "llmopt_incidents_total", "Incidents opened, by severity.", ("severity",), category=SYSTEM
+)
 INCIDENTS_RESOLVED = _counter(
-    "llmopt_incidents_resolved_total",
-    "Incidents resolved, by severity.",
-    ("severity",), category=SYSTEM)
+    "llmopt_incidents_resolved_total", "Incidents resolved, by severity.", ("severity",), category=SYSTEM
+)
 INCIDENTS_OPEN = _gauge(
-    "llmopt_incidents_open",
-    "Incidents currently open, by severity.",
-    ("severity",), category=SYSTEM)
+    "llmopt_incidents_open", "Incidents currently open, by severity.", ("severity",), category=SYSTEM
+)
 INCIDENT_DOWNTIME = _counter(
     "llmopt_incident_downtime_seconds_total",
     "Time from opening to resolution, summed over resolved incidents (downtime).",
-    ("severity",), unit="seconds", category=SYSTEM)
+    ("severity",),
+    unit="seconds",
+    category=SYSTEM,
+)
 DEPLOYMENTS = _counter(
     "llmopt_deployments_total",
     "Deployments of optimizer components; action is deployed or rolled_back.",
-    ("component", "action"), category=SYSTEM)
+    ("component", "action"),
+    category=SYSTEM,
+)
 LAST_DEPLOYMENT = _gauge(
     "llmopt_deployment_timestamp_seconds",
     "When each optimizer component was last deployed or rolled back (Unix time).",
-    ("component",), unit="seconds", category=SYSTEM)
+    ("component",),
+    unit="seconds",
+    category=SYSTEM,
+)
 
 # --- The exporter itself -----------------------------------------------------------------------
 BUILD_INFO = _gauge(
     "llmopt_exporter_build_info",
     "Build information of this exporter; the value is always 1.",
-    ("version", "python_version"), category=SELF)
+    ("version", "python_version"),
+    category=SELF,
+)
 START_TIME = _gauge(
     "llmopt_exporter_start_timestamp_seconds",
-    "When this exporter process started (Unix time).", unit="seconds", category=SELF)
+    "When this exporter process started (Unix time).",
+    unit="seconds",
+    category=SELF,
+)
 EVENTS_ACCEPTED = _counter(
     "llmopt_exporter_events_accepted_total",
     "Events accepted and applied, by event type.",
-    ("type",), category=SELF)
+    ("type",),
+    category=SELF,
+)
 EVENTS_REJECTED = _counter(
     "llmopt_exporter_events_rejected_total",
     "Events rejected, by event type (unknown when unreadable) and reason.",
-    ("type", "reason"), category=SELF)
+    ("type", "reason"),
+    category=SELF,
+)
 BATCH_SIZE = _histogram(
     "llmopt_exporter_batch_size_events",
     "Events per accepted ingest request.",
-    (), BATCH_SIZE_BUCKETS, unit="events", category=SELF)
+    (),
+    BATCH_SIZE_BUCKETS,
+    unit="events",
+    category=SELF,
+)
 INGEST_DURATION = _histogram(
     "llmopt_exporter_ingest_duration_seconds",
     "Time to validate and apply one ingest request.",
-    (), INGEST_DURATION_BUCKETS_SECONDS, unit="seconds", category=SELF)
+    (),
+    INGEST_DURATION_BUCKETS_SECONDS,
+    unit="seconds",
+    category=SELF,
+)
 
 ALL_METRICS: tuple[MetricSpec, ...] = tuple(
     value for value in globals().values() if isinstance(value, MetricSpec)

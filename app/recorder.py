@@ -206,8 +206,13 @@ class Recorder:
         """Forget a running experiment and drop its gauges; return its start time if known."""
         started_at = self._experiments_started_at.pop(experiment, None)
         store = self._store
-        for spec in (m.EXPERIMENT_PROGRESS, m.EXPERIMENT_CONFIDENCE, m.EXPERIMENT_LEAD,
-                     m.EXPERIMENT_SAMPLES, m.EXPERIMENT_STARTED_AT):
+        for spec in (
+            m.EXPERIMENT_PROGRESS,
+            m.EXPERIMENT_CONFIDENCE,
+            m.EXPERIMENT_LEAD,
+            m.EXPERIMENT_SAMPLES,
+            m.EXPERIMENT_STARTED_AT,
+        ):
             store.remove(spec, (experiment,))
         leader = self._leaders.pop(experiment, None)
         if leader is not None:

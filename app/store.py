@@ -36,7 +36,9 @@ class MetricStore:
             self._children[key] = child
         return child
 
-    def inc(self, spec: MetricSpec, labels: Labels = (), amount: float = 1.0, exemplar: Exemplar = None) -> None:
+    def inc(
+        self, spec: MetricSpec, labels: Labels = (), amount: float = 1.0, exemplar: Exemplar = None
+    ) -> None:
         if exemplar:
             self._child(spec, labels).inc(amount, exemplar=exemplar)
         else:
