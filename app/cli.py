@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
-    log.info("starting", extra={"context": {"url": f"http://{settings.host}:{settings.port}/"}})
+    scheme = "https" if settings.tls_cert_file is not None else "http"
+    log.info("starting", extra={"context": {"url": f"{scheme}://{settings.host}:{settings.port}/"}})
     server.run()
     return 0 if server.started else 1
 

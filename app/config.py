@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 ENV_PREFIX = "LLMOPT_"
@@ -40,6 +42,103 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(
         5000, ge=1, description="Most events accepted in one request; more get 413."
     )
+    max_decompressed_bytes: int = Field(
+        8_388_608, ge=1024, description="Largest gzip-decoded request body in bytes; larger bodies get 413."
+    )
+    max_concurrent_requests: int = Field(
+        256, ge=1, description="Ingest requests served at once; more get 503 with Retry-After."
+    )
+    # --- authentication ------------------------------------------------------------------------
+    ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Bearer tokens accepted on POST /v1/events and the admin API (several, for "
+        "rotation). Env: comma-separated.",
+    )
+    ingest_tokens_file: Path | None = Field(
+        None, description="File with more ingest tokens, one per line (e.g. a mounted secret)."
+    )
+    allow_unauthenticated_ingest: bool = Field(
+        False, description="Allow ingest without a token on a non-loopback address (logged as a warning)."
+    )
+    metrics_bearer_token: SecretStr | None = Field(
+        None, description="If set, GET /metrics requires this bearer token."
+    )
+    metrics_basic_auth_username: str | None = Field(
+        None, description="If set, GET /metrics requires basic auth."
+    )
+    metrics_basic_auth_password: SecretStr | None = Field(
+        None, description="Password for metrics_basic_auth_username."
+    )
+    tls_cert_file: Path | None = Field(None, description="Serve HTTPS with this certificate (PEM).")
+    tls_key_file: Path | None = Field(None, description="Private key (PEM) for tls_cert_file.")
+    # --- deduplication, cardinality, expiry, persistence ---------------------------------------
+    dedup_window_size: int = Field(
+        100_000, ge=0, description="Most event_ids remembered to drop retried duplicates (0 turns it off)."
+    )
+    dedup_window_seconds: float = Field(
+        3600.0, ge=0, description="How long an event_id is remembered, in seconds."
+    )
+    label_value_limit: int = Field(
+        500,
+        ge=1,
+        description="Distinct values kept per label (model, experiment, arm...); "
+        "later values are counted under __overflow__.",
+    )
+    label_value_limits: dict[str, int] = Field(
+        default_factory=dict, description="Per-label overrides of label_value_limit, e.g. {model: 50}."
+    )
+    state_ttl_seconds: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="State of experiments, models and arms with no event for this "
+        "long expires (their gauges disappear; counters stay).",
+    )
+    snapshot_file: Path | None = Field(
+        None, description="Where state gauges are saved so they survive a restart (unset: not saved)."
+    )
+    snapshot_interval_seconds: float = Field(
+        30.0, gt=0, description="How often the snapshot is written (also on shutdown)."
+    )
+
+    @field_validator("ingest_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _secure_and_consistent(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if (self.metrics_basic_auth_username is None) != (self.metrics_basic_auth_password is None):
+            raise ValueError("metrics_basic_auth_username and metrics_basic_auth_password go together")
+        if not self.is_loopback and not self.ingest_token_values() and not self.allow_unauthenticated_ingest:
+            raise ValueError(
+                f"refusing to accept unauthenticated events on non-loopback host {self.host!r}: set "
+                "ingest_tokens (or ingest_tokens_file), or allow_unauthenticated_ingest: true"
+            )
+        return self
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def ingest_token_values(self) -> list[str]:
+        """Every accepted ingest token: the inline ones and those of ingest_tokens_file."""
+        tokens = [token.get_secret_value() for token in self.ingest_tokens]
+        if self.ingest_tokens_file is not None:
+            try:
+                lines = self.ingest_tokens_file.read_text(encoding="utf-8").splitlines()
+            except OSError as err:
+                raise ValueError(f"cannot read ingest_tokens_file: {err.strerror}") from err
+            tokens += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return tokens
 
     @field_validator("host")
     @classmethod
@@ -93,9 +192,13 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     from_file = {key: value for key, value in file_values.items() if _env_name(key) not in environment}
     try:
         return Settings(**{**from_file, **given_flags})
+    except SettingsError as err:
+        raise ConfigError(f"invalid environment: {err}") from err
     except ValidationError as err:
         first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "settings"
+        key = ".".join(str(part) for part in first["loc"])
+        if not key:
+            raise ConfigError(f"invalid settings: {first['msg'].removeprefix('Value error, ')}") from err
         raise ConfigError(f"invalid setting {key} (env {_env_name(key)}): {first['msg']}") from err
 
 

@@ -29,8 +29,14 @@ from pydantic import (
     model_validator,
 )
 
-# Values that become label values: bounded length, no control characters.
-LabelValue = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Values that become label values: at most 128 characters from a safe set (letters, digits and
+# _ . : / @ + = -, inner spaces), so nothing a client sends can surprise a query, a log or a UI.
+LabelValue = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_](?:[A-Za-z0-9_.:/@+= -]*[A-Za-z0-9_.:/@+=-])?$"
+    ),
+]
 # Identifiers that never become labels (event ids, incident ids): same shape.
 Identifier = LabelValue
 Text = Annotated[str, StringConstraints(max_length=1024)]

@@ -10,8 +10,10 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from app import metrics as m
+from app.dedup import RecentIds
 from app.events import InvalidBody, InvalidEvents, parse_events
 from app.recorder import Recorder
 from app.store import MetricStore
@@ -43,15 +45,19 @@ class TooManyEvents(ValueError):
 class IngestResult:
     accepted: int
     by_type: dict[str, int]
+    duplicates: int
 
 
 class Ingestor:
     """Validates and applies request bodies; keeps the ingest self-metrics."""
 
-    def __init__(self, store: MetricStore, recorder: Recorder, max_batch_events: int) -> None:
+    def __init__(
+        self, store: MetricStore, recorder: Recorder, max_batch_events: int, recent_ids: RecentIds
+    ) -> None:
         self._store = store
         self._recorder = recorder
         self._max_batch_events = max_batch_events
+        self._recent_ids = recent_ids
 
     def reject(self, reason: str, event_type: str = "unknown", count: int = 1) -> None:
         """Count ``count`` events refused for ``reason`` (one of metrics.REJECT_REASONS)."""
@@ -77,13 +83,32 @@ class Ingestor:
             raise TooManyEvents(
                 f"{len(events)} events in one request; at most {self._max_batch_events} (max_batch_events)"
             )
+        fresh, duplicates = self._split_duplicates(events)
         trace_id = trace.trace_id if trace is not None else None
         span_id = trace.span_id if trace is not None else None
-        for event in events:
+        for event in fresh:
             self._recorder.apply(event, trace_id, span_id)
-        by_type = Counter(event.type for event in events)
+        self._recent_ids.remember(event.event_id for event in fresh if event.event_id is not None)
+        by_type = Counter(event.type for event in fresh)
         for event_type, count in by_type.items():
             self._store.inc(m.EVENTS_ACCEPTED, (event_type,), count)
+        for event in duplicates:
+            self._store.inc(m.EVENTS_DUPLICATE, (event.type,))
         self._store.observe(m.BATCH_SIZE, (), len(events))
         self._store.observe(m.INGEST_DURATION, (), time.perf_counter() - started)
-        return IngestResult(len(events), dict(by_type))
+        return IngestResult(len(fresh), dict(by_type), len(duplicates))
+
+    def _split_duplicates(self, events: list[Any]) -> tuple[list[Any], list[Any]]:
+        """Events to apply, and events whose event_id was applied already (here or earlier)."""
+        fresh: list[Any] = []
+        duplicates: list[Any] = []
+        in_this_body: set[str] = set()
+        for event in events:
+            event_id = event.event_id
+            if event_id is not None and (event_id in in_this_body or event_id in self._recent_ids):
+                duplicates.append(event)
+                continue
+            if event_id is not None:
+                in_this_body.add(event_id)
+            fresh.append(event)
+        return fresh, duplicates

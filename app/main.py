@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 import time
@@ -16,13 +18,17 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from app.api import exposition, health, ingest, landing
+from app import metrics as m
+from app.api import admin, exposition, health, ingest, landing
+from app.auth import Authenticator
 from app.config import Settings
+from app.dedup import RecentIds
 from app.ingest import Ingestor
 from app.logs import request_id_var
 from app.recorder import Recorder
+from app.snapshot import CorruptSnapshot, read_snapshot, set_aside, write_snapshot
 from app.state import Exporter
-from app.store import MetricStore
+from app.store import LabelGuard, MetricStore
 
 log = logging.getLogger("llmopt_exporter")
 access_log = logging.getLogger("llmopt_exporter.access")
@@ -33,7 +39,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> FastAPI:
     """A new exporter with its own registry and state: two apps never share a series.
 
-    ``clock`` gives the time of events that carry no timestamp (tests pin it).
+    ``clock`` gives the time of events that carry no timestamp and drives expiry (tests pin it).
     """
     settings = settings or Settings()
     # `_created` series double the output and no rule or dashboard of ours reads them.
@@ -42,16 +48,37 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    store = MetricStore(registry)
+    store = MetricStore(registry, LabelGuard(settings.label_value_limit, settings.label_value_limits))
     recorder = Recorder(store, clock)
-    exporter = Exporter(settings, store, recorder, Ingestor(store, recorder, settings.max_batch_events))
+    recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
+    ingestor = Ingestor(store, recorder, settings.max_batch_events, recent_ids)
+    exporter = Exporter(settings, store, recorder, ingestor, Authenticator(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        restore_snapshot(exporter)
+        tasks = [asyncio.create_task(_every(_expiry_period(settings), lambda: _expire(exporter)))]
+        if settings.snapshot_file is not None:
+            tasks.append(
+                asyncio.create_task(
+                    _every(settings.snapshot_interval_seconds, lambda: save_snapshot(exporter))
+                )
+            )
+        if not settings.is_loopback and exporter.auth.is_ingest_open:
+            log.warning(
+                "ingest is open to anyone who can reach %s: no ingest token is configured", settings.host
+            )
         exporter.is_ready = True
         log.info("ready", extra={"context": {"version": __version__}})
-        yield
-        exporter.is_ready = False
+        try:
+            yield
+        finally:
+            exporter.is_ready = False
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if settings.snapshot_file is not None:
+                await save_snapshot(exporter)
 
     app = FastAPI(
         title="llmopt-exporter",
@@ -60,16 +87,106 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         lifespan=lifespan,
     )
     app.state.exporter = exporter
-    for module in (landing, ingest, exposition, health):
+    for module in (landing, ingest, admin, exposition, health):
         app.include_router(module.router)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(ConcurrencyLimitMiddleware, exporter=exporter)
     app.add_middleware(AccessLogMiddleware, is_enabled=settings.access_log)
     return app
+
+
+def _expiry_period(settings: Settings) -> float:
+    return max(1.0, min(60.0, settings.state_ttl_seconds / 10))
+
+
+async def _every(period: float, job: Callable[[], object]) -> None:
+    while True:
+        await asyncio.sleep(period)
+        outcome = job()
+        if asyncio.iscoroutine(outcome):
+            await outcome
+
+
+def _expire(exporter: Exporter) -> None:
+    expired = exporter.recorder.expire(exporter.settings.state_ttl_seconds)
+    if expired:
+        log.info("expired state", extra={"context": {"expired": expired}})
+
+
+def restore_snapshot(exporter: Exporter) -> None:
+    """Load the saved state; an unreadable snapshot is set aside and reported, never fatal."""
+    path = exporter.settings.snapshot_file
+    if path is None:
+        return
+    try:
+        state = read_snapshot(path)
+        if state is None:
+            return
+        try:
+            exporter.recorder.import_state(state)
+        except ValueError as err:
+            raise set_aside(path, str(err)) from err
+    except CorruptSnapshot as err:
+        exporter.store.inc(m.SNAPSHOT_RESTORE_FAILURES)
+        log.error("snapshot not restored; starting empty", extra={"context": {"reason": str(err)}})
+        return
+    log.info("snapshot restored", extra={"context": {"path": str(path)}})
+
+
+async def save_snapshot(exporter: Exporter) -> None:
+    path = exporter.settings.snapshot_file
+    if path is None:
+        return
+    state = exporter.recorder.export_state()  # taken on the event loop: one consistent moment
+    try:
+        await asyncio.to_thread(write_snapshot, path, state)
+    except (OSError, TypeError, ValueError) as err:
+        exporter.store.inc(m.SNAPSHOT_WRITES, ("failure",))
+        log.error("snapshot not written", extra={"context": {"path": str(path), "reason": repr(err)}})
+        return
+    exporter.store.inc(m.SNAPSHOT_WRITES, ("success",))
+    exporter.store.set(m.SNAPSHOT_LAST_SUCCESS, (), time.time())
 
 
 async def _unexpected_error(request: Request, err: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=err)
     return JSONResponse({"error": "internal", "message": "internal error; see the exporter's log"}, 500)
+
+
+class ConcurrencyLimitMiddleware:
+    """Answers 503 with Retry-After once ``max_concurrent_requests`` ingest requests are in flight,
+    so overload costs the client a retry, not the exporter its memory."""
+
+    def __init__(self, app: ASGIApp, exporter: Exporter) -> None:
+        self.app = app
+        self.exporter = exporter
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/events":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.exporter.settings.max_concurrent_requests:
+            self.exporter.store.inc(m.REQUESTS_SHED)
+            body = json.dumps({"error": "overloaded", "message": "too many requests at once; retry"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"retry-after", b"1"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class AccessLogMiddleware:

@@ -570,12 +570,91 @@ INGEST_DURATION = _histogram(
     category=SELF,
 )
 
+EVENTS_DUPLICATE = _counter(
+    "llmopt_exporter_events_duplicate_total",
+    "Events acknowledged but not applied because their event_id was already applied (retries).",
+    ("type",),
+    category=SELF,
+)
+AUTH_FAILURES = _counter(
+    "llmopt_exporter_auth_failures_total",
+    "Requests refused for missing or wrong credentials, by endpoint (ingest, metrics, admin).",
+    ("endpoint",),
+    category=SELF,
+)
+REQUESTS_SHED = _counter(
+    "llmopt_exporter_requests_shed_total",
+    "Ingest requests answered 503 because max_concurrent_requests were already being served.",
+    category=SELF,
+)
+LABEL_OVERFLOW = _counter(
+    "llmopt_exporter_label_overflow_total",
+    "Updates whose label value was past the label's cap and was counted under __overflow__.",
+    ("metric", "label"),
+    category=SELF,
+)
+SERIES = _gauge(
+    "llmopt_exporter_series",
+    "Label sets each metric holds now (a histogram's label set is one series per bucket plus "
+    "_sum and _count).",
+    ("metric",),
+    category=SELF,
+)
+STATE_EXPIRED = _counter(
+    "llmopt_exporter_state_expired_total",
+    "State (gauges) of experiments, models and arms dropped after state_ttl_seconds without events.",
+    ("kind",),
+    category=SELF,
+)
+STATE_DELETED = _counter(
+    "llmopt_exporter_state_deleted_total",
+    "Series removed through the admin API, by kind (experiment, model).",
+    ("kind",),
+    category=SELF,
+)
+SNAPSHOT_WRITES = _counter(
+    "llmopt_exporter_snapshot_writes_total",
+    "State snapshots written, by result (success or failure).",
+    ("result",),
+    category=SELF,
+)
+SNAPSHOT_RESTORE_FAILURES = _counter(
+    "llmopt_exporter_snapshot_restore_failures_total",
+    "Snapshots found unreadable at start-up (set aside; the exporter started empty).",
+    category=SELF,
+)
+SNAPSHOT_LAST_SUCCESS = _gauge(
+    "llmopt_exporter_snapshot_last_success_timestamp_seconds",
+    "When the state snapshot was last written successfully (Unix time).",
+    unit="seconds",
+    category=SELF,
+)
+
 ALL_METRICS: tuple[MetricSpec, ...] = tuple(
     value for value in globals().values() if isinstance(value, MetricSpec)
 )
 
 # Reasons an event can be rejected: a fixed set, so the self-metric stays bounded.
 REJECT_REASONS = ("malformed_body", "invalid_event", "batch_rejected", "too_large", "unsupported_media_type")
+# Labels whose values come from clients and may grow without bound: each has a cap on distinct
+# values (label_value_limit). Every other label takes values from a fixed set.
+GUARDED_LABELS = frozenset(
+    {
+        "model",
+        "provider",
+        "task_type",
+        "error_type",
+        "experiment",
+        "variant",
+        "bandit",
+        "arm",
+        "parameter",
+        "from_model",
+        "to_model",
+        "component",
+    }
+)
+OVERFLOW_VALUE = "__overflow__"
 
 
 _FACTORIES: Mapping[MetricKind, type[MetricWrapperBase]] = {

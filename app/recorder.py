@@ -60,6 +60,10 @@ class Recorder:
         self._experiments_started_at: dict[str, float | None] = {}
         self._leaders: dict[str, str] = {}
         self._open_incidents: dict[str, str] = {}
+        # When each piece of state last saw an event (receive time), for expiry.
+        self._experiments_seen: dict[str, float] = {}
+        self._models_seen: dict[tuple[str, str], float] = {}
+        self._arms_seen: dict[tuple[str, str, str], float] = {}
         self._last_improvement = clock()
         self._handlers: Mapping[type, Callable[[Any, float, Exemplar], None]] = {
             LlmRequest: self._llm_request,
@@ -99,6 +103,13 @@ class Recorder:
             store.touch(m.BUDGET_VIOLATIONS, (period,))
         for outcome in ("won", "no_winner"):
             store.touch(m.EXPERIMENTS_COMPLETED, (outcome,))
+        for endpoint in ("ingest", "metrics", "admin"):
+            store.touch(m.AUTH_FAILURES, (endpoint,))
+        for kind in ("experiment", "model", "arm"):
+            store.touch(m.STATE_EXPIRED, (kind,))
+        for result in ("success", "failure"):
+            store.touch(m.SNAPSHOT_WRITES, (result,))
+        store.touch(m.REQUESTS_SHED)
         for severity in SEVERITIES:
             store.touch(m.INCIDENTS, (severity,))
             store.touch(m.INCIDENTS_RESOLVED, (severity,))
@@ -150,7 +161,11 @@ class Recorder:
             if e.quality is not None:
                 store.observe(m.VARIANT_QUALITY, variant, e.quality)
         if e.arm_id is not None and e.parameter is not None and e.parameter_value is not None:
-            store.set(m.BANDIT_ARM_PARAMETER, (e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
+            self._set_arm_parameter((e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
+
+    def _set_arm_parameter(self, arm: tuple[str, str, str], value: float) -> None:
+        self._arms_seen[arm] = self._clock()
+        self._store.set(m.BANDIT_ARM_PARAMETER, arm, value)
 
     # --- feedback ------------------------------------------------------------------------------
     def _feedback(self, e: Feedback, when: float, exemplar: Exemplar) -> None:
@@ -169,6 +184,7 @@ class Recorder:
 
     # --- experiment ----------------------------------------------------------------------------
     def _mark_running(self, experiment: str, started_at: float | None) -> None:
+        self._experiments_seen[experiment] = self._clock()
         known = self._experiments_started_at.get(experiment)
         self._experiments_started_at[experiment] = started_at if started_at is not None else known
         self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments_started_at))
@@ -205,6 +221,7 @@ class Recorder:
     def _end_experiment(self, experiment: str) -> float | None:
         """Forget a running experiment and drop its gauges; return its start time if known."""
         started_at = self._experiments_started_at.pop(experiment, None)
+        self._experiments_seen.pop(experiment, None)
         store = self._store
         for spec in (
             m.EXPERIMENT_PROGRESS,
@@ -245,7 +262,7 @@ class Recorder:
         decision = "explore" if e.explored else "exploit"
         self._store.inc(m.BANDIT_PULLS, (e.bandit_id, e.arm_id, decision))
         if e.parameter is not None and e.parameter_value is not None:
-            self._store.set(m.BANDIT_ARM_PARAMETER, (e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
+            self._set_arm_parameter((e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
 
     def _bandit_reward(self, e: BanditReward, when: float, exemplar: Exemplar) -> None:
         arm = (e.bandit_id, e.arm_id)
@@ -298,6 +315,7 @@ class Recorder:
     def _model_health(self, e: ModelHealth, when: float, exemplar: Exemplar) -> None:
         store = self._store
         model = (e.model, e.provider)
+        self._models_seen[model] = self._clock()
         store.set(m.MODEL_AVAILABLE, model, 1 if e.available else 0)
         store.inc(m.MODEL_HEALTH_CHECKS, (*model, "available" if e.available else "unavailable"))
         if e.latency_ms is not None:
@@ -342,6 +360,109 @@ class Recorder:
     def _deployment(self, e: Deployment, when: float, exemplar: Exemplar) -> None:
         self._store.inc(m.DEPLOYMENTS, (e.component, e.action))
         self._store.set(m.LAST_DEPLOYMENT, (e.component,), when)
+
+    # --- expiry, deletion, snapshots ------------------------------------------------------------
+    def expire(self, ttl_seconds: float) -> int:
+        """Drop the state of experiments, models and arms with no event for ``ttl_seconds``.
+
+        Only gauges go: counters keep counting, so no rate() ever sees a silent reset.
+        """
+        horizon = self._clock() - ttl_seconds
+        expired = 0
+        for experiment in [key for key, seen in self._experiments_seen.items() if seen < horizon]:
+            self._end_experiment(experiment)
+            self._store.inc(m.STATE_EXPIRED, ("experiment",))
+            expired += 1
+        for model in [key for key, seen in self._models_seen.items() if seen < horizon]:
+            self._drop_model_health(model)
+            self._store.inc(m.STATE_EXPIRED, ("model",))
+            expired += 1
+        for arm in [key for key, seen in self._arms_seen.items() if seen < horizon]:
+            del self._arms_seen[arm]
+            self._store.remove(m.BANDIT_ARM_PARAMETER, arm)
+            self._store.inc(m.STATE_EXPIRED, ("arm",))
+            expired += 1
+        return expired
+
+    def _drop_model_health(self, model: tuple[str, str]) -> None:
+        self._models_seen.pop(model, None)
+        for spec in (m.MODEL_AVAILABLE, m.MODEL_PROBE_LATENCY, m.MODEL_ERROR_RATIO, m.MODEL_LAST_CHECK):
+            self._store.remove(spec, model)
+
+    def delete_experiment(self, experiment: str) -> int:
+        """Forget an experiment entirely, counters included (admin API); return series removed."""
+        self._end_experiment(experiment)
+        removed = self._store.remove_matching("experiment", experiment)
+        self._store.inc(m.STATE_DELETED, ("experiment",))
+        return removed
+
+    def delete_model(self, model: str) -> int:
+        """Forget a retired model entirely, counters included (admin API); return series removed."""
+        for key in [key for key in self._models_seen if key[0] == model]:
+            self._drop_model_health(key)
+        removed = self._store.remove_matching("model", model)
+        self._store.inc(m.STATE_DELETED, ("model",))
+        return removed
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything a restart must not lose: state gauges and what they are derived from.
+
+        Counters are not saved: they restart at zero, a reset Prometheus handles (see
+        docs/security.md, "Restarts").
+        """
+        gauges = [
+            [spec.name, list(labels), value]
+            for spec, labels, value in self._store.gauge_values(SNAPSHOT_GAUGES)
+        ]
+        return {
+            "version": 1,
+            "gauges": gauges,
+            "experiments": dict(self._experiments_started_at),
+            "experiments_seen": dict(self._experiments_seen),
+            "leaders": dict(self._leaders),
+            "open_incidents": dict(self._open_incidents),
+            "models_seen": [[*key, seen] for key, seen in self._models_seen.items()],
+            "arms_seen": [[*key, seen] for key, seen in self._arms_seen.items()],
+            "last_improvement": self._last_improvement,
+        }
+
+    def import_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`export_state` saved (raises ValueError when it is malformed)."""
+        if state.get("version") != 1:
+            raise ValueError(f"unknown snapshot version {state.get('version')!r}")
+        by_name = {spec.name: spec for spec in SNAPSHOT_GAUGES}
+        try:
+            for name, labels, value in state["gauges"]:
+                self._store.set(by_name[name], tuple(str(label) for label in labels), float(value))
+            self._experiments_started_at = {
+                str(key): None if value is None else float(value)
+                for key, value in state["experiments"].items()
+            }
+            self._experiments_seen = {
+                str(key): float(value) for key, value in state["experiments_seen"].items()
+            }
+            self._leaders = {str(key): str(value) for key, value in state["leaders"].items()}
+            self._open_incidents = {str(key): str(value) for key, value in state["open_incidents"].items()}
+            self._models_seen = {(str(a), str(b)): float(seen) for a, b, seen in state["models_seen"]}
+            self._arms_seen = {(str(a), str(b), str(c)): float(seen) for a, b, c, seen in state["arms_seen"]}
+            self._last_improvement = float(state["last_improvement"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"malformed snapshot: {err!r}") from err
+        self._store.set(m.LAST_IMPROVEMENT, (), self._last_improvement)
+        self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments_started_at))
+        for severity in SEVERITIES:
+            self._count_open_incidents(severity)
+
+
+# Gauges of state that a restart restores. Derived gauges (active experiments, open incidents,
+# last improvement) are recomputed from the recorder's own state; self-metrics start afresh.
+SNAPSHOT_GAUGES: frozenset[m.MetricSpec] = frozenset(
+    spec
+    for spec in m.ALL_METRICS
+    if spec.kind == "gauge"
+    and spec.category != m.SELF
+    and spec not in (m.EXPERIMENTS_ACTIVE, m.INCIDENTS_OPEN, m.LAST_IMPROVEMENT)
+)
 
 
 def _exemplar(trace_id: str | None, span_id: str | None) -> Exemplar:

@@ -1,4 +1,4 @@
-"""What one running exporter holds: settings, metric store, recorder, ingestor."""
+"""What one running exporter holds: settings, metric store, recorder, ingestor, credentials."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from app.auth import Authenticator
 from app.config import Settings
 from app.ingest import Ingestor
 from app.recorder import Recorder
@@ -18,6 +19,7 @@ class Exporter:
     store: MetricStore
     recorder: Recorder
     ingestor: Ingestor
+    auth: Authenticator
     is_ready: bool = field(default=False)
 
 

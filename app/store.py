@@ -1,40 +1,87 @@
 """The metric store: the declared metrics in one registry, updated through bound children.
 
 Looking up a labelled child (``metric.labels(...)``) costs more than the update itself, so the
-store keeps every child it has bound. Writers are the event loop's ingest path only.
+store keeps every child it has bound. It also guards cardinality: each client-supplied label
+(``metrics.GUARDED_LABELS``) keeps at most a fixed number of distinct values; later values are
+counted under ``__overflow__`` and the overflow is itself counted, per metric and label. Writers
+are the event loop's ingest path only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter as Tally
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from app.metrics import MetricSpec, build_metrics
+from app import metrics as m
+from app.metrics import GUARDED_LABELS, OVERFLOW_VALUE, MetricSpec, build_metrics
 
 Labels = tuple[str, ...]
 Exemplar = Mapping[str, str] | None
 
 
+class LabelGuard:
+    """Admits at most ``limit`` distinct values per label name (``limits`` overrides per label)."""
+
+    def __init__(self, limit: int, limits: Mapping[str, int] | None = None) -> None:
+        self._limit = limit
+        self._limits = dict(limits or {})
+        self._values: dict[str, set[str]] = {}
+
+    def admit(self, label: str, value: str) -> bool:
+        """True when ``value`` may be used for ``label`` (known, or room for one more)."""
+        known = self._values.setdefault(label, set())
+        if value in known:
+            return True
+        if len(known) >= self._limits.get(label, self._limit):
+            return False
+        known.add(value)
+        return True
+
+    def release(self, label: str, value: str) -> None:
+        self._values.get(label, set()).discard(value)
+
+
 class MetricStore:
     """Updates declared metrics by spec and label values."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, guard: LabelGuard | None = None) -> None:
         self.registry = registry
         self._metrics = build_metrics(registry)
+        self._guard = guard or LabelGuard(limit=1_000_000)
         self._children: dict[tuple[MetricSpec, Labels], Any] = {}
+        self._series: Tally[MetricSpec] = Tally()
 
     def _child(self, spec: MetricSpec, labels: Labels) -> Any:
-        key = (spec, labels)
-        child = self._children.get(key)
+        child = self._children.get((spec, labels))
+        if child is not None:
+            return child
+        if len(labels) != len(spec.labels):
+            raise ValueError(f"{spec.name} takes labels {spec.labels}, got {labels!r}")
+        admitted = self._admit(spec, labels)
+        child = self._children.get((spec, admitted))
         if child is None:
-            if len(labels) != len(spec.labels):
-                raise ValueError(f"{spec.name} takes labels {spec.labels}, got {labels!r}")
             metric = self._metrics[spec]
-            child = metric.labels(*labels) if labels else metric
-            self._children[key] = child
+            child = metric.labels(*admitted) if admitted else metric
+            self._children[(spec, admitted)] = child
+            self._count_series(spec, +1)
         return child
+
+    def _admit(self, spec: MetricSpec, labels: Labels) -> Labels:
+        """``labels`` with every value past its label's cap replaced by the overflow value."""
+        admitted = list(labels)
+        for index, name in enumerate(spec.labels):
+            if name in GUARDED_LABELS and not self._guard.admit(name, labels[index]):
+                admitted[index] = OVERFLOW_VALUE
+                self.inc(m.LABEL_OVERFLOW, (spec.name, name))
+        return tuple(admitted)
+
+    def _count_series(self, spec: MetricSpec, change: int) -> None:
+        self._series[spec] += change
+        if spec is not m.SERIES:
+            self.set(m.SERIES, (spec.name,), self._series[spec])
 
     def inc(
         self, spec: MetricSpec, labels: Labels = (), amount: float = 1.0, exemplar: Exemplar = None
@@ -61,3 +108,22 @@ class MetricStore:
         """Drop one series (state of something that ended); a missing series is not an error."""
         if self._children.pop((spec, labels), None) is not None:
             self._metrics[spec].remove(*labels)
+            self._count_series(spec, -1)
+
+    def remove_matching(self, label: str, value: str) -> int:
+        """Drop every series, of any metric, whose ``label`` is ``value``; return how many."""
+        doomed = [
+            (spec, labels)
+            for spec, labels in self._children
+            if label in spec.labels and labels[spec.labels.index(label)] == value
+        ]
+        for spec, labels in doomed:
+            self.remove(spec, labels)
+        self._guard.release(label, value)
+        return len(doomed)
+
+    def gauge_values(self, specs: frozenset[MetricSpec]) -> Iterator[tuple[MetricSpec, Labels, float]]:
+        """The current value of every series of the given gauges."""
+        for (spec, labels), child in list(self._children.items()):
+            if spec in specs:
+                yield spec, labels, float(child._value.get())

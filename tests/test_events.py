@@ -192,7 +192,7 @@ def test_example_changes_exactly_the_expected_series(exporter: Exporter, example
     response = exporter.post_example(example)
     event_type, count = EVENT_COUNTS[example]
     assert response.status_code == 200, response.text
-    assert response.json() == {"accepted": count, "by_type": {event_type: count}}
+    assert response.json() == {"accepted": count, "by_type": {event_type: count}, "duplicates": 0}
     after = exporter.scrape()
     assert changed(before, after) == pytest.approx(EXPECTED[example])
     accepted = key("llmopt_exporter_events_accepted_total", type=event_type)

@@ -7,6 +7,7 @@ import gzip
 from fastapi import APIRouter, Request, Response
 from prometheus_client.exposition import choose_encoder
 
+from app import metrics as m
 from app.state import exporter_of
 
 router = APIRouter()
@@ -15,7 +16,16 @@ router = APIRouter()
 @router.get("/metrics", summary="Scrape the metrics", response_class=Response)
 def get_metrics(request: Request) -> Response:
     # A plain `def`: rendering runs in the threadpool, so a scrape never holds up the event loop.
-    registry = exporter_of(request).store.registry
+    exporter = exporter_of(request)
+    if not exporter.auth.allows_metrics(request.headers.get("authorization")):
+        exporter.store.inc(m.AUTH_FAILURES, ("metrics",))
+        return Response(
+            "a valid credential is required\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": exporter.auth.metrics_challenge()},
+        )
+    registry = exporter.store.registry
     names = request.query_params.getlist("name[]")
     if names:
         registry = registry.restricted_registry(names)  # type: ignore[assignment]

@@ -1,0 +1,34 @@
+"""Admin API: forget an experiment or a retired model, counters included (ingest token required)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app import metrics as m
+from app.api.ingest import refusal
+from app.state import exporter_of
+
+router = APIRouter(prefix="/v1")
+
+
+@router.delete("/experiments/{experiment_id}", summary="Forget an experiment")
+async def delete_experiment(experiment_id: str, request: Request) -> JSONResponse:
+    """Remove every series of the experiment. Its counters disappear: Prometheus sees them end."""
+    exporter = exporter_of(request)
+    if not exporter.auth.allows_ingest(request.headers.get("authorization")):
+        exporter.store.inc(m.AUTH_FAILURES, ("admin",))
+        return refusal(401, "unauthorized", "a valid bearer token is required")
+    removed = exporter.recorder.delete_experiment(experiment_id)
+    return JSONResponse({"experiment": experiment_id, "series_removed": removed})
+
+
+@router.delete("/models/{model}", summary="Forget a retired model")
+async def delete_model(model: str, request: Request) -> JSONResponse:
+    """Remove every series labelled with the model (health, requests, tokens, cost...)."""
+    exporter = exporter_of(request)
+    if not exporter.auth.allows_ingest(request.headers.get("authorization")):
+        exporter.store.inc(m.AUTH_FAILURES, ("admin",))
+        return refusal(401, "unauthorized", "a valid bearer token is required")
+    removed = exporter.recorder.delete_model(model)
+    return JSONResponse({"model": model, "series_removed": removed})
