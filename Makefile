@@ -10,7 +10,7 @@ ARGS ?=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
@@ -29,13 +29,13 @@ test: venv tools lint ## Lint, then run every test: unit, contract, promtool/amt
 	$(PY) -m pytest
 
 lint: venv ## ruff (lint and format check) and mypy --strict
-	$(VENV)/bin/ruff check app tests
-	$(VENV)/bin/ruff format --check app tests
+	$(VENV)/bin/ruff check app client tests examples
+	$(VENV)/bin/ruff format --check app client tests examples
 	$(VENV)/bin/mypy
 
 format: venv ## Apply ruff's formatting and safe fixes
-	$(VENV)/bin/ruff check --fix app tests
-	$(VENV)/bin/ruff format app tests
+	$(VENV)/bin/ruff check --fix app client tests examples
+	$(VENV)/bin/ruff format app client tests examples
 
 docs: venv ## Regenerate docs/metrics.md from the metric declarations
 	$(PY) -m app.catalog > docs/metrics.md

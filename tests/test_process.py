@@ -30,7 +30,10 @@ def test_console_script_serves_events_metrics_health_and_landing(tmp_path: Path)
             (EXAMPLES / "llm_request.json").read_bytes(),
             **{"Content-Type": "application/json", "X-Request-ID": "req-42"},
         )
-        assert (status, json.loads(body)) == (200, {"accepted": 1, "by_type": {"llm_request": 1}, "duplicates": 0})
+        assert (status, json.loads(body)) == (
+            200,
+            {"accepted": 1, "by_type": {"llm_request": 1}, "duplicates": 0},
+        )
         assert headers["x-request-id"] == "req-42"
         status, _, body = http("GET", f"{url}/metrics")
         exposition = samples(body.decode())
