@@ -73,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
+        # On SIGTERM, stop accepting and let in-flight requests finish (up to 10 s).
+        timeout_graceful_shutdown=10,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
     )
     server = uvicorn.Server(config)
     scheme = "https" if settings.tls_cert_file is not None else "http"

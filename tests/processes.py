@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,14 +24,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http_ok(url: str, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http_ok(
+    url: str,
+    timeout: float = 20.0,
+    process: subprocess.Popen[bytes] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
     """Poll ``url`` until it answers 200; fail early if ``process`` dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:
+            with urllib.request.urlopen(url, timeout=1, context=ssl_context) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -57,6 +63,7 @@ def running(
     log_path: Path,
     env: dict[str, str] | None = None,
     timeout: float = 20.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``argv`` with output to ``log_path`` until the block ends; print the log on failure."""
     with log_path.open("wb") as log:
@@ -64,7 +71,7 @@ def running(
             list(argv), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
     try:
-        wait_http_ok(ready_url, timeout, process)
+        wait_http_ok(ready_url, timeout, process, ssl_context)
         yield process
     except BaseException:
         print(f"--- {argv[0]} log ({log_path}) ---\n{log_path.read_text(errors='replace')}")

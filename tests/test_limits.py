@@ -1,0 +1,111 @@
+"""Limits: gzip bodies with a cap on their decoded size, encodings, and backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import resource
+import zlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import CLOCK, Exporter, make_exporter
+from tests.exposition import SampleKey, changed, key, samples
+
+EVENTS = {"events": [{"type": "feedback", "thumbs": "up"}] * 3}
+
+
+def test_gzip_body_is_accepted(exporter: Exporter) -> None:
+    response = exporter.post(gzip.compress(json.dumps(EVENTS).encode()), **{"content-encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 3
+
+
+def test_zip_bomb_is_413_and_memory_stays_flat() -> None:
+    # 1 GiB of zeros compresses to about 1 MiB; the cap stops decoding after 64 KiB.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(compressor.compress(b"\0" * (1 << 20)) for _ in range(1024)) + compressor.flush()
+    assert len(bomb) < 1_100_000
+    for exporter in make_exporter(max_body_bytes=2 << 20, max_decompressed_bytes=64 << 10):
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = exporter.scrape()
+        response = exporter.post(bomb, **{"content-encoding": "gzip"})
+        assert response.status_code == 413
+        assert "max_decompressed_bytes" in response.json()["message"]
+        after = exporter.scrape()
+        assert changed(before, after) == {}
+        assert after[key("llmopt_exporter_events_rejected_total", type="unknown", reason="too_large")] == 1
+        # Peak RSS (KiB) may not grow by anything near the decoded size.
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 64 * 1024
+
+
+def test_decoded_body_just_under_the_cap_passes() -> None:
+    body = json.dumps(EVENTS).encode()
+    for exporter in make_exporter(max_decompressed_bytes=max(1024, len(body))):
+        assert exporter.post(gzip.compress(body), **{"content-encoding": "gzip"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "status", "reason"),
+    [
+        pytest.param(b"not gzip at all", "gzip", 400, "malformed_body", id="not-gzip"),
+        pytest.param(
+            gzip.compress(b'{"type":"feedback","thumbs":"up"}')[:-12],
+            "gzip",
+            400,
+            "malformed_body",
+            id="truncated-gzip",
+        ),
+        pytest.param(gzip.compress(b"{}") + b"trailing", "gzip", 400, "malformed_body", id="trailing-data"),
+        pytest.param(
+            b'{"type":"feedback","thumbs":"up"}',
+            "br",
+            415,
+            "unsupported_media_type",
+            id="unsupported-encoding",
+        ),
+    ],
+)
+def test_bad_encodings(exporter: Exporter, body: bytes, encoding: str, status: int, reason: str) -> None:
+    before = exporter.scrape()
+    response = exporter.post(body, **{"content-encoding": encoding})
+    assert (response.status_code, response.json()["error"]) == (status, reason)
+    after = exporter.scrape()
+    assert changed(before, after) == {}
+    assert after[key("llmopt_exporter_events_rejected_total", type="unknown", reason=reason)] == 1
+
+
+def test_overload_answers_503_with_retry_after() -> None:
+    """With one request in flight (its body still arriving) and a limit of one, the next is shed."""
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response, dict[SampleKey, float]]:
+        app = create_app(Settings(max_concurrent_requests=1), clock=lambda: CLOCK)
+        release = asyncio.Event()
+
+        async def slow_body() -> AsyncIterator[bytes]:
+            yield b'{"type":"feedback",'
+            await release.wait()
+            yield b'"thumbs":"up"}'
+
+        transport = httpx.ASGITransport(app=app)
+        headers = {"content-type": "application/json"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as client:
+            first = asyncio.create_task(client.post("/v1/events", content=slow_body(), headers=headers))
+            await asyncio.sleep(0.05)
+            second = await client.post("/v1/events", json={"type": "feedback", "thumbs": "down"})
+            release.set()
+            first_response = await first
+            scrape = await client.get("/metrics")
+            return first_response, second, samples(scrape.text)
+
+    first, second, after = asyncio.run(scenario())
+    assert first.status_code == 200
+    assert second.status_code == 503
+    assert second.headers["retry-after"] == "1"
+    assert after[key("llmopt_exporter_requests_shed_total")] == 1
+    assert after[key("llmopt_exporter_events_accepted_total", type="feedback")] == 1
