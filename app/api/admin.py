@@ -7,17 +7,25 @@ from fastapi.responses import JSONResponse
 
 from app import metrics as m
 from app.api.ingest import refusal
-from app.state import exporter_of
+from app.state import Exporter, exporter_of
 
 router = APIRouter(prefix="/v1")
+
+
+def _authorized(request: Request) -> Exporter | None:
+    """The exporter when the request carries an ingest token; None (counted) otherwise."""
+    exporter = exporter_of(request)
+    if exporter.auth.allows_ingest(request.headers.get("authorization")):
+        return exporter
+    exporter.store.inc(m.AUTH_FAILURES, ("admin",))
+    return None
 
 
 @router.delete("/experiments/{experiment_id}", summary="Forget an experiment")
 async def delete_experiment(experiment_id: str, request: Request) -> JSONResponse:
     """Remove every series of the experiment. Its counters disappear: Prometheus sees them end."""
-    exporter = exporter_of(request)
-    if not exporter.auth.allows_ingest(request.headers.get("authorization")):
-        exporter.store.inc(m.AUTH_FAILURES, ("admin",))
+    exporter = _authorized(request)
+    if exporter is None:
         return refusal(401, "unauthorized", "a valid bearer token is required")
     removed = exporter.recorder.delete_experiment(experiment_id)
     return JSONResponse({"experiment": experiment_id, "series_removed": removed})
@@ -26,9 +34,8 @@ async def delete_experiment(experiment_id: str, request: Request) -> JSONRespons
 @router.delete("/models/{model}", summary="Forget a retired model")
 async def delete_model(model: str, request: Request) -> JSONResponse:
     """Remove every series labelled with the model (health, requests, tokens, cost...)."""
-    exporter = exporter_of(request)
-    if not exporter.auth.allows_ingest(request.headers.get("authorization")):
-        exporter.store.inc(m.AUTH_FAILURES, ("admin",))
+    exporter = _authorized(request)
+    if exporter is None:
         return refusal(401, "unauthorized", "a valid bearer token is required")
     removed = exporter.recorder.delete_model(model)
     return JSONResponse({"model": model, "series_removed": removed})
