@@ -1,0 +1,340 @@
+"""Realistic optimizer traffic for demos, dashboards, tests and benchmarks.
+
+``llmopt-exporter simulate --url URL --duration 60 --rate 50`` posts, over the given time, what an
+LLM auto-optimizer reports: LLM calls on three models with costs falling as traffic moves to the
+cheaper model, errors of several types, an A/B test in which a winner emerges and completes, a
+second one still running, a bandit over temperatures converging on 0.7, user feedback, model
+health checks with one model flapping, parameter updates, spend and budgets, business results and
+a deployment. The same seed gives the same events.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Event = dict[str, Any]
+
+MODELS = (
+    # model, provider, $ per 1k input tokens, $ per 1k output tokens, median latency in seconds
+    ("gpt-4o", "openai", 0.0025, 0.01, 1.4),
+    ("gpt-4o-mini", "openai", 0.00015, 0.0006, 0.7),
+    ("claude-3-5-haiku", "anthropic", 0.0008, 0.004, 0.9),
+)
+BASELINE = MODELS[0]
+ERROR_TYPES = ("RateLimitError", "TimeoutError", "ModelError", "BudgetExceededError")
+TASKS = ("summarization", "classification", "extraction")
+ARMS = (("t0.3", 0.3, 0.62), ("t0.7", 0.7, 0.81), ("t1.0", 1.0, 0.55))  # arm, temperature, mean reward
+WINNING_EXPERIMENT = "prompt-optimization-v5"
+RUNNING_EXPERIMENT = "system-prompt-v2"
+
+
+@dataclass
+class Simulation:
+    """A deterministic story told over ``duration`` seconds at about ``rate`` events per second."""
+
+    duration: float
+    rate: float
+    seed: int = 7
+    random: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+
+    def _id(self) -> str:
+        return str(uuid.UUID(int=self.random.getrandbits(128), version=4))
+
+    def _trace(self) -> tuple[str, str]:
+        return f"{self.random.getrandbits(128):032x}", f"{self.random.getrandbits(64):016x}"
+
+    def opening(self) -> list[Event]:
+        """What happens once, at the start."""
+        return [
+            {"type": "deployment", "action": "deployed", "component": "optimizer", "version": "2.14.0"},
+            {"type": "budget", "action": "limit", "period": "day", "limit_usd": 1000},
+            {"type": "budget", "action": "limit", "period": "month", "limit_usd": 25000},
+            {
+                "type": "experiment",
+                "action": "started",
+                "experiment_id": WINNING_EXPERIMENT,
+                "variants": ["control", "variant-b"],
+            },
+            {
+                "type": "experiment",
+                "action": "started",
+                "experiment_id": RUNNING_EXPERIMENT,
+                "variants": ["control", "concise"],
+            },
+            {"type": "business", "baseline_quality": 78},
+        ]
+
+    def step(self, progress: float, seconds: float) -> list[Event]:
+        """Events for one tick of ``seconds``; ``progress`` runs from 0 to 1 over the simulation.
+
+        Most events are LLM calls; a few per tick are bandit steps, feedback and slower signals.
+        """
+        events = [self._llm_request(progress) for _ in range(max(1, round(self.rate * seconds * 0.9)))]
+        events += self._bandit(progress)
+        if self.random.random() < 0.5:
+            events.append(self._feedback())
+        events += self._periodic(progress)
+        return events
+
+    def _model(self, progress: float) -> tuple[str, str, float, float, float]:
+        # Traffic moves from the expensive baseline to the cheap model as the optimizer learns.
+        weights = (max(0.05, 0.6 - 0.55 * progress), 0.2 + 0.6 * progress, 0.2)
+        return self.random.choices(MODELS, weights)[0]
+
+    def _llm_request(self, progress: float) -> Event:
+        model, provider, price_in, price_out, median = self._model(progress)
+        input_tokens = int(self.random.lognormvariate(math.log(900), 0.5))
+        output_tokens = int(self.random.lognormvariate(math.log(250), 0.6))
+        cached = int(input_tokens * self.random.uniform(0.0, 0.6))
+        latency = self.random.lognormvariate(math.log(median), 0.45)
+        if self.random.random() < 0.01:
+            latency *= 6  # the occasional very slow call
+        trace_id, span_id = self._trace()
+        event: Event = {
+            "type": "llm_request",
+            "event_id": self._id(),
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "model": model,
+            "provider": provider,
+            "task_type": self.random.choice(TASKS),
+            "latency_ms": round(latency * 1000, 1),
+        }
+        if self.random.random() < 0.03:
+            event.update(status="error", error_type=self.random.choice(ERROR_TYPES))
+            return event
+        cost = input_tokens / 1000 * price_in + output_tokens / 1000 * price_out
+        baseline = input_tokens / 1000 * BASELINE[2] + output_tokens / 1000 * BASELINE[3]
+        quality = min(100.0, max(0.0, self.random.gauss(84 if model != "gpt-4o-mini" else 81, 6)))
+        variant = "variant-b" if self.random.random() < 0.5 else "control"
+        arm, temperature, _ = self.random.choice(ARMS)
+        event.update(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=cached,
+            cost_usd=round(cost, 6),
+            baseline_cost_usd=round(baseline, 6),
+            quality=round(quality, 1),
+            accuracy=round(min(100.0, quality + self.random.uniform(-5, 5)), 1),
+            relevance=round(min(100.0, quality + self.random.uniform(-5, 5)), 1),
+            coherence=round(min(100.0, quality + self.random.uniform(-3, 3)), 1),
+            completeness=round(min(100.0, quality + self.random.uniform(-8, 4)), 1),
+            experiment_id=WINNING_EXPERIMENT,
+            variant_id=variant,
+            bandit_id="temperature",
+            arm_id=arm,
+            parameter="temperature",
+            parameter_value=temperature,
+        )
+        return event
+
+    def _bandit(self, progress: float) -> list[Event]:
+        exploring = self.random.random() < max(0.05, 0.5 * (1 - progress))
+        arm, temperature, mean = self.random.choice(ARMS) if exploring else ARMS[1]
+        reward = min(1.0, max(0.0, self.random.gauss(mean, 0.1)))
+        return [
+            {
+                "type": "bandit",
+                "action": "pull",
+                "bandit_id": "temperature",
+                "arm_id": arm,
+                "explored": exploring,
+                "parameter": "temperature",
+                "parameter_value": temperature,
+            },
+            {
+                "type": "bandit",
+                "action": "reward",
+                "bandit_id": "temperature",
+                "arm_id": arm,
+                "reward": round(reward, 4),
+                "regret": round(max(0.0, ARMS[1][2] - mean), 4),
+            },
+        ]
+
+    def _feedback(self) -> Event:
+        model = self.random.choice(MODELS)[0]
+        event: Event = {
+            "type": "feedback",
+            "model": model,
+            "experiment_id": WINNING_EXPERIMENT,
+            "variant_id": self.random.choice(("control", "variant-b")),
+        }
+        roll = self.random.random()
+        if roll < 0.6:
+            event["thumbs"] = "up" if self.random.random() < 0.8 else "down"
+        elif roll < 0.8:
+            event["nps"] = self.random.choices(range(11), [1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 9])[0]
+        else:
+            event["csat"] = self.random.choices(range(1, 6), [1, 1, 3, 8, 9])[0]
+        return event
+
+    def _periodic(self, progress: float) -> list[Event]:
+        """Slower signals, at a few points of the story."""
+        events: list[Event] = []
+        if self.random.random() < 0.2:
+            flapping = self.random.random() < 0.3
+            for model, provider, *_ in MODELS:
+                down = flapping and model == "claude-3-5-haiku"
+                events.append(
+                    {
+                        "type": "model_health",
+                        "model": model,
+                        "provider": provider,
+                        "available": not down,
+                        "latency_ms": round(self.random.uniform(150, 600)),
+                        "error_rate": 0.2 if down else round(self.random.uniform(0, 0.02), 4),
+                    }
+                )
+        if self.random.random() < 0.15:
+            confidence = min(0.99, 0.5 + 0.5 * progress)
+            events.append(
+                {
+                    "type": "experiment",
+                    "action": "progress",
+                    "experiment_id": WINNING_EXPERIMENT,
+                    "leader": "variant-b",
+                    "lead": round(0.04 + 0.05 * progress, 4),
+                    "confidence": round(confidence, 3),
+                    "progress": round(min(1.0, progress), 3),
+                    "sample_size": int(10000 * progress),
+                }
+            )
+            events.append(
+                {
+                    "type": "experiment",
+                    "action": "progress",
+                    "experiment_id": RUNNING_EXPERIMENT,
+                    "leader": "concise",
+                    "lead": 0.012,
+                    "confidence": 0.61,
+                    "progress": round(progress / 2, 3),
+                    "sample_size": int(5000 * progress),
+                }
+            )
+        if self.random.random() < 0.1:
+            gain = round(self.random.uniform(-0.01, 0.04), 4)
+            events.append(
+                {
+                    "type": "parameter_update",
+                    "parameter": "temperature",
+                    "value": 0.7,
+                    "stability_score": round(min(1.0, 0.6 + 0.4 * progress), 3),
+                    "performance_gain": gain,
+                    "improved": gain > 0,
+                }
+            )
+        if self.random.random() < 0.1:
+            events += [
+                {
+                    "type": "budget",
+                    "action": "spend",
+                    "category": "compute",
+                    "amount_usd": round(self.random.uniform(0.5, 2), 2),
+                },
+                {
+                    "type": "budget",
+                    "action": "spend",
+                    "category": "infrastructure",
+                    "amount_usd": round(self.random.uniform(0.2, 1), 2),
+                },
+                {
+                    "type": "business",
+                    "optimization_cost_usd": round(self.random.uniform(0.1, 0.5), 3),
+                    "value_derived_usd": round(self.random.uniform(1, 4), 3),
+                    "cost_savings_confidence": 0.9,
+                    "quality_improvement_confidence": 0.8,
+                },
+            ]
+        if self.random.random() < 0.02:
+            events.append(
+                {
+                    "type": "budget",
+                    "action": "model_switch",
+                    "from_model": "gpt-4o",
+                    "to_model": "gpt-4o-mini",
+                    "reason": "cost",
+                }
+            )
+        return events
+
+    def closing(self) -> list[Event]:
+        return [
+            {
+                "type": "experiment",
+                "action": "completed",
+                "experiment_id": WINNING_EXPERIMENT,
+                "winner": "variant-b",
+                "improvement": 0.082,
+                "sample_size": 10000,
+            },
+            {
+                "type": "bandit",
+                "action": "converged",
+                "bandit_id": "temperature",
+                "arm_id": "t0.7",
+                "convergence_seconds": round(self.duration),
+            },
+        ]
+
+
+def ticks(duration: float, tick_seconds: float) -> Iterator[float]:
+    """Progress values 0..1, one per tick."""
+    steps = max(1, int(duration / tick_seconds))
+    for index in range(steps):
+        yield index / steps
+
+
+def post(url: str, events: list[Event], token: str | None = None, timeout: float = 10.0) -> int:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/v1/events",
+        data=json.dumps({"events": events}).encode(),
+        headers=headers,
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        accepted: int = json.loads(response.read())["accepted"]
+        return accepted
+
+
+def run(
+    url: str,
+    duration: float,
+    rate: float,
+    seed: int = 7,
+    token: str | None = None,
+    tick_seconds: float = 1.0,
+    is_realtime: bool = True,
+    complete: bool = True,
+) -> int:
+    """Post the simulation to ``url``; return how many events were accepted.
+
+    In real time (the default) each tick's events go out on the tick; otherwise as fast as the
+    exporter takes them, the story unchanged.
+    """
+    simulation = Simulation(duration, rate, seed)
+    accepted = post(url, simulation.opening(), token)
+    started = time.monotonic()
+    for index, progress in enumerate(ticks(duration, tick_seconds)):
+        accepted += post(url, simulation.step(progress, tick_seconds), token)
+        pause = started + (index + 1) * tick_seconds - time.monotonic()
+        if is_realtime and pause > 0:
+            time.sleep(pause)
+    if complete:
+        accepted += post(url, simulation.closing(), token)
+    return accepted
