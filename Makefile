@@ -36,6 +36,10 @@ format: venv ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix app tests
 	$(VENV)/bin/ruff format app tests
 
+.PHONY: rules
+rules: venv ## Render the alert and recording rules of alerts/ from alerts/config.yml
+	$(PY) -m app.rules
+
 docs: venv ## Regenerate docs/metrics.md from the metric declarations
 	$(PY) -m app.catalog > docs/metrics.md
 
