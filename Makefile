@@ -37,6 +37,10 @@ format: venv ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix app client tests examples
 	$(VENV)/bin/ruff format app client tests examples
 
+.PHONY: rules
+rules: venv ## Render the alert and recording rules of alerts/ from alerts/config.yml
+	$(PY) -m app.rules
+
 docs: venv ## Regenerate docs/metrics.md from the metric declarations
 	$(PY) -m app.catalog > docs/metrics.md
 

@@ -1,0 +1,1231 @@
+"""Renders the Prometheus rule files from ``alerts/config.yml``.
+
+Three rule files come out, plus a map for the metrics catalog:
+
+``recording.rules.yml``
+    one recording rule per derived value of the metrics taxonomy (rates, ratios, quantiles, means,
+    savings, NPS, bandit arm intervals...);
+``slo.rules.yml``
+    the SLIs over their windows, error ratios and burn rates per alerting window, the normalised
+    error budget remaining and ``llmopt:optimization_halt:bool``;
+``alerting.rules.yml``
+    the seed's alerts, the absence alerts, the Watchdog and the SLO alerts;
+``taxonomy_rules.yml``
+    taxonomy ID -> the recording rule that serves it.
+
+Rule names follow ``level:metric:operation``: the level is ``llmopt`` for values of the whole
+optimizer, or the labels kept (``model``, ``error_type``, ``bandit_arm``...) followed by the full
+metric name. Every aggregation sums the replica labels away and sums numerators and denominators
+before dividing, so several exporter replicas give the same answer as one. Every metric a rule names
+comes from :mod:`app.metrics`.
+
+Run ``python -m app.rules`` (``make rules``) after editing the config and commit the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from app import metrics as m
+from app.metrics import MetricSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "alerts" / "config.yml"
+DEFAULT_OUTPUT = ROOT / "alerts"
+
+RECORDING_FILE = "recording.rules.yml"
+SLO_FILE = "slo.rules.yml"
+ALERTING_FILE = "alerting.rules.yml"
+TAXONOMY_MAP_FILE = "taxonomy_rules.yml"
+
+HALT_RULE = "llmopt:optimization_halt:bool"
+BUDGET_REMAINING_RULE = "llmopt:slo_error_budget_remaining:ratio"
+LATENCY_QUANTILES = ("0.5", "0.75", "0.9", "0.95", "0.99", "0.999", "1")
+# Rule groups with windows of a day or more run every 3 minutes: cheap, and still under the
+# 5-minute lookback, so queries of their results never fall into a gap.
+SLOW_INTERVAL = "3m"
+
+# --- Configuration -------------------------------------------------------------------------------
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+[smhdw]$")]
+Severity = Literal["critical", "warning", "info"]
+Ratio = Annotated[float, Field(gt=0, lt=1)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AvailabilitySlo(_Section):
+    objective: Ratio
+    window: Duration
+
+
+class LatencySlo(_Section):
+    objective: Ratio
+    threshold_seconds: Positive
+    window: Duration
+
+
+class QualitySlo(_Section):
+    min_average_score: Annotated[float, Field(ge=0, le=100)]
+    window: Duration
+
+
+class CostSlo(_Section):
+    max_usd_per_successful_request: Positive
+    window: Duration
+
+
+class Slos(_Section):
+    availability: AvailabilitySlo
+    latency: LatencySlo
+    quality: QualitySlo
+    cost: CostSlo
+
+
+class HighErrorRate(_Section):
+    error_ratio_above: Ratio
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class HighLatency(_Section):
+    p95_seconds_above: Positive
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class BudgetExceeded(_Section):
+    daily_budget_usd: Positive
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class QualityDegradation(_Section):
+    score_below: Annotated[float, Field(gt=0, le=100)]
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class OptimizationStuck(_Section):
+    no_improvement_for: Duration
+    severity: Severity
+
+
+class Held(_Section):
+    """An alert whose condition is only a duration: exporter down, optimizer silent, SLO missed."""
+
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class ErrorBudgetLow(_Section):
+    remaining_below: Ratio
+    severity: Severity
+
+
+class BurnWindow(_Section):
+    long: Duration
+    short: Duration
+    factor: Positive
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class Alerts(_Section):
+    high_error_rate: HighErrorRate
+    high_latency: HighLatency
+    budget_exceeded: BudgetExceeded
+    quality_degradation: QualityDegradation
+    optimization_stuck: OptimizationStuck
+    exporter_down: Held
+    optimizer_silent: Held
+    slo_missed: Held
+    error_budget_low: ErrorBudgetLow
+    error_budget_burn: tuple[BurnWindow, ...] = Field(min_length=1)
+
+
+class RulesConfig(_Section):
+    """Everything ``alerts/config.yml`` may say; unknown keys are errors."""
+
+    exporter_job: Annotated[str, StringConstraints(min_length=1)]
+    replica_labels: tuple[str, ...]
+    runbook_url_base: Annotated[str, StringConstraints(pattern=r"^https?://\S+[^/]$")]
+    cost_trend_stable_within: Ratio
+    slos: Slos
+    alerts: Alerts
+
+
+class ConfigError(ValueError):
+    """The rules config cannot be rendered; the message names the file and the offending key."""
+
+
+def load_config(path: Path) -> RulesConfig:
+    """Read and validate a rules config file."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: {err}") from err
+    try:
+        config = RulesConfig.model_validate(document)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in err.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from err
+    buckets = m.LLM_REQUEST_DURATION.buckets
+    if config.slos.latency.threshold_seconds not in buckets:
+        bounds = ", ".join(bucket_bound(bound) for bound in buckets)
+        raise ConfigError(
+            f"{path}: slos.latency.threshold_seconds: {config.slos.latency.threshold_seconds} is not "
+            f"a bucket boundary of {m.LLM_REQUEST_DURATION.name} ({bounds})"
+        )
+    return config
+
+
+# --- Rules ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording rule; ``serves`` lists the taxonomy IDs it answers, each with a label selector."""
+
+    record: str
+    expr: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    serves: tuple[tuple[str, str], ...] = ()
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alerting rule; rendering adds the ``runbook_url`` annotation."""
+
+    alert: str
+    expr: str
+    severity: str
+    summary: str
+    description: str
+    for_: str = "0s"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    rules: tuple[Recording | Alert, ...]
+    interval: str | None = None
+
+
+def serve(taxonomy_id: str, selector: str = "") -> tuple[str, str]:
+    """A taxonomy ID a recording rule answers, with the label selector that picks its series."""
+    return (taxonomy_id, selector)
+
+
+def seconds(duration: str) -> int:
+    """Seconds in a one-unit Prometheus duration such as ``30d``."""
+    return int(duration[:-1]) * _UNIT_SECONDS[duration[-1]]
+
+
+def human_duration(total_seconds: float) -> str:
+    """The two largest units of a duration, rounded down: ``2d 2h``, ``1h 40m``, ``5d``."""
+    remaining = round(total_seconds)
+    parts: list[str] = []
+    for unit in ("d", "h", "m", "s"):
+        count, remaining = divmod(remaining, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts[:2]) or "0s"
+
+
+def bucket_bound(value: float) -> str:
+    """An ``le`` label value as prometheus_client writes it for latency buckets: 1.0, 0.64, 5.0."""
+    return repr(float(value))
+
+
+def num(value: float) -> str:
+    """A number as PromQL and people read it: 0.001 rather than 0.0010000000000000009."""
+    return format(value, ".12g")
+
+
+def percent(ratio: float) -> str:
+    return f"{num(ratio * 100)}%"
+
+
+def usd(amount: float) -> str:
+    return f"${num(amount)}" if amount == int(amount) else f"${amount:.2f}"
+
+
+class Promql:
+    """PromQL over the exporter's declared metrics, aggregated across replicas.
+
+    ``keep`` names the domain labels the result keeps; every other label of the metric and the
+    replica labels are summed away with ``without``, so labels added by the scrape (cluster,
+    environment) survive and deployments stay apart.
+    """
+
+    def __init__(self, replica_labels: Sequence[str]) -> None:
+        self.replica_labels = tuple(replica_labels)
+
+    def aggregate(
+        self, spec: MetricSpec, inner: str, *, keep: Sequence[str] = (), suffix: str = "", op: str = "sum"
+    ) -> str:
+        labels = (*spec.labels, "le") if suffix == "_bucket" else spec.labels
+        dropped = [*self.replica_labels, *(label for label in labels if label not in keep)]
+        return f"{op} without ({', '.join(dropped)}) ({inner})"
+
+    def _range(
+        self,
+        function: str,
+        spec: MetricSpec,
+        window: str,
+        keep: Sequence[str],
+        suffix: str,
+        match: str,
+        offset: str,
+    ) -> str:
+        selector = f"{spec.name}{suffix}{{{match}}}" if match else f"{spec.name}{suffix}"
+        shifted = f" offset {offset}" if offset else ""
+        return self.aggregate(spec, f"{function}({selector}[{window}]{shifted})", keep=keep, suffix=suffix)
+
+    def rate(
+        self, spec: MetricSpec, window: str, *, keep: Sequence[str] = (), suffix: str = "", match: str = ""
+    ) -> str:
+        return self._range("rate", spec, window, keep, suffix, match, "")
+
+    def increase(
+        self,
+        spec: MetricSpec,
+        window: str,
+        *,
+        keep: Sequence[str] = (),
+        suffix: str = "",
+        match: str = "",
+        offset: str = "",
+    ) -> str:
+        return self._range("increase", spec, window, keep, suffix, match, offset)
+
+    def latest(self, spec: MetricSpec) -> str:
+        """The highest value any replica reports for a gauge."""
+        return self.aggregate(spec, spec.name, op="max")
+
+    def mean(self, spec: MetricSpec, window: str, *, keep: Sequence[str] = ()) -> str:
+        """Mean of a histogram or summary over a window: summed ``_sum`` over summed ``_count``."""
+        total = self.rate(spec, window, keep=keep, suffix="_sum")
+        count = self.rate(spec, window, keep=keep, suffix="_count")
+        return f"{total}\n/\n{count}"
+
+
+def block(*parts: str) -> str:
+    """Parts of an expression in parentheses, one under the other, indented by two spaces."""
+    body = "\n".join(textwrap.indent(part, "  ") for part in parts)
+    return f"(\n{body}\n)"
+
+
+def _or_zero(expr: str, like: str) -> str:
+    """``expr``, or 0 for every series of ``like`` where ``expr`` has none yet (counters that appear
+    on their first increment)."""
+    return block(expr, "or", f"{like} * 0")
+
+
+# --- Recording rules for the taxonomy ------------------------------------------------------------
+
+
+def _requests_group(q: Promql) -> Group:
+    req, err = "llmopt:llm_requests:rate5m", "llmopt:llm_request_errors:rate5m"
+    buckets = "llmopt:llm_request_duration_seconds_bucket:rate5m"
+    quantile_ids = {
+        "0.5": "median",
+        "0.75": "p75",
+        "0.9": "p90",
+        "0.95": "p95",
+        "0.99": "p99",
+        "0.999": "p999",
+        "1": "max",
+    }
+    quantiles = tuple(
+        Recording(
+            "llmopt:llm_request_duration_seconds:quantile_rate5m",
+            f"histogram_quantile({quantile}, {buckets})",
+            labels={"quantile": quantile},
+            serves=(serve(f"SystemMetrics.latency.{quantile_ids[quantile]}", f'quantile="{quantile}"'),),
+            comment=(
+                "Upper bound of the slowest non-empty bucket, not an exact maximum."
+                if quantile == "1"
+                else f"{quantile} quantile of LLM call latency, interpolated within buckets."
+            ),
+        )
+        for quantile in LATENCY_QUANTILES
+    )
+    return Group(
+        "llmopt.requests",
+        (
+            Recording(
+                req,
+                q.rate(m.LLM_REQUESTS, "5m"),
+                serves=(serve("SystemMetrics.requests.rate"),),
+                comment="LLM calls per second.",
+            ),
+            Recording(
+                err,
+                _or_zero(q.rate(m.LLM_REQUEST_ERRORS, "5m"), req),
+                serves=(serve("SystemMetrics.errors.rate"),),
+                comment="Failed LLM calls per second; 0, not empty, before the first failure.",
+            ),
+            Recording(
+                "llmopt:llm_request_errors:ratio_rate5m",
+                f"{err}\n/\n{req}",
+                serves=(serve("SystemMetrics.errors.errorRate"),),
+                comment="Share of LLM calls that failed.",
+            ),
+            Recording(
+                "llmopt:llm_requests_success:ratio_rate5m",
+                f"1 - {err} / {req}",
+                serves=(serve("SystemMetrics.requests.successRate"),),
+                comment="Share of LLM calls that succeeded.",
+            ),
+            Recording(
+                "error_type:llmopt_llm_request_errors:rate5m",
+                q.rate(m.LLM_REQUEST_ERRORS, "5m", keep=("error_type",)),
+                serves=(serve("SystemMetrics.errors.byType"),),
+                comment="Failed LLM calls per second by type.",
+            ),
+            Recording(
+                buckets,
+                q.rate(m.LLM_REQUEST_DURATION, "5m", keep=("le",), suffix="_bucket"),
+                comment="Latency bucket rates of all LLM calls; the quantiles below read them.",
+            ),
+            *quantiles,
+            Recording(
+                "llmopt:llm_request_duration_seconds:mean5m",
+                q.mean(m.LLM_REQUEST_DURATION, "5m"),
+                serves=(serve("SystemMetrics.latency.mean"),),
+                comment="Mean latency of LLM calls.",
+            ),
+        ),
+    )
+
+
+def _models_group(q: Promql) -> Group:
+    dimensions = ("accuracy", "relevance", "coherence", "completeness")
+    input_tokens = q.rate(m.LLM_TOKENS, "1h", match='direction="input"')
+    return Group(
+        "llmopt.models",
+        (
+            Recording(
+                "llmopt:llm_quality_score:mean5m",
+                q.mean(m.LLM_QUALITY, "5m"),
+                comment="Average quality score (0-100) of LLM responses; QualityDegradation reads it.",
+            ),
+            Recording(
+                "llmopt:llm_quality_score:mean1h",
+                q.mean(m.LLM_QUALITY, "1h"),
+                serves=(serve("BusinessMetrics.qualityImprovement.current"),),
+                comment="Average quality score (0-100) of LLM responses over the last hour.",
+            ),
+            Recording(
+                "llmopt:llm_quality_improvement:ratio_mean1h",
+                f"llmopt:llm_quality_score:mean1h\n/\n{q.latest(m.QUALITY_BASELINE)}\n- 1",
+                serves=(serve("BusinessMetrics.qualityImprovement.improvement"),),
+                comment="Quality now relative to the reported baseline (0.05 = 5 % better).",
+            ),
+            Recording(
+                "model:llmopt_llm_request_duration_seconds:mean1h",
+                q.mean(m.LLM_REQUEST_DURATION, "1h", keep=("model",)),
+                serves=(serve("ModelMetrics.modelUsage.avgLatency"),),
+                comment="Mean latency per model.",
+            ),
+            Recording(
+                "model:llmopt_llm_quality_score:mean1h",
+                q.mean(m.LLM_QUALITY, "1h", keep=("model",)),
+                serves=(
+                    serve("ModelMetrics.modelUsage.avgQuality"),
+                    serve("ModelMetrics.qualityMetrics.composite"),
+                ),
+                comment="Average composite quality score per model.",
+            ),
+            Recording(
+                "model_dimension:llmopt_llm_quality_dimension_score:mean1h",
+                q.mean(m.LLM_QUALITY_DIMENSION, "1h", keep=("model", "dimension")),
+                serves=tuple(
+                    serve(f"ModelMetrics.qualityMetrics.{d}", f'dimension="{d}"') for d in dimensions
+                ),
+                comment="Average score per model and quality dimension.",
+            ),
+            Recording(
+                "llmopt:llm_request_tokens:mean1h",
+                q.mean(m.LLM_REQUEST_TOKENS, "1h"),
+                serves=(serve("ModelMetrics.tokens.avgPerRequest"),),
+                comment="Tokens (input + output) per LLM call that reported tokens.",
+            ),
+            Recording(
+                "llmopt:llm_cached_tokens:ratio_rate1h",
+                f"{_or_zero(q.rate(m.LLM_CACHED_TOKENS, '1h'), input_tokens)}\n/\n{input_tokens}",
+                serves=(serve("ModelMetrics.tokens.cacheHitRate"),),
+                comment="Share of input tokens served from the provider's prompt cache.",
+            ),
+        ),
+    )
+
+
+def _cost_group(q: Promql, config: RulesConfig) -> Group:
+    spend = "llmopt:spend_usd:increase1d"
+    savings = "llmopt:llm_cost_savings_usd:increase1d"
+    change = "llmopt:spend_usd:change_ratio_1d"
+    stable = num(config.cost_trend_stable_within)
+    requests_1h = q.rate(m.LLM_REQUESTS, "1h")
+    successes_1h = block(requests_1h, "-", _or_zero(q.rate(m.LLM_REQUEST_ERRORS, "1h"), requests_1h))
+    categories = (
+        ("token", "tokenCost"),
+        ("compute", "computeCost"),
+        ("infrastructure", "infrastructureCost"),
+    )
+    return Group(
+        "llmopt.cost",
+        (
+            Recording(
+                "llmopt:llm_cost_usd_per_request:ratio_rate1h",
+                f"{q.rate(m.LLM_COST, '1h')}\n/\n{requests_1h}",
+                serves=(serve("OptimizationMetrics.costOptimization.avgCostPerRequest"),),
+                comment="US dollars per LLM call.",
+            ),
+            Recording(
+                "llmopt:llm_cost_usd_per_successful_request:ratio_rate1h",
+                f"{q.rate(m.LLM_COST, '1h')}\n/\n{successes_1h}",
+                comment="US dollars per successful LLM call (failed calls cost too).",
+            ),
+            Recording(
+                spend,
+                q.increase(m.SPEND, "1d"),
+                serves=(serve("BusinessMetrics.totalCost.value"),),
+                comment="Everything spent in the last 24 hours (token, compute, infrastructure).",
+            ),
+            Recording(
+                "category:llmopt_spend_usd:increase1d",
+                q.increase(m.SPEND, "1d", keep=("category",)),
+                serves=tuple(
+                    serve(f"BusinessMetrics.totalCost.breakdown.{field_}", f'category="{category}"')
+                    for category, field_ in categories
+                ),
+                comment="Spend of the last 24 hours by category.",
+            ),
+            Recording(
+                "llmopt:budget_utilization:ratio_increase1d",
+                f"{spend} / {num(config.alerts.budget_exceeded.daily_budget_usd)}",
+                serves=(serve("OptimizationMetrics.costOptimization.budgetUtilization"),),
+                comment="Spend of the last 24 hours over the daily budget of alerts/config.yml (1 = spent).",
+            ),
+            Recording(
+                savings,
+                f"{q.increase(m.LLM_BASELINE_COST, '1d')}\n-\n{q.increase(m.LLM_COST, '1d')}",
+                serves=(serve("BusinessMetrics.costSavings.absolute"),),
+                comment="US dollars saved in the last 24 hours against the baseline configuration.",
+            ),
+            Recording(
+                "llmopt:llm_cost_savings:ratio_increase1d",
+                f"{savings}\n/\n{q.increase(m.LLM_BASELINE_COST, '1d')}",
+                serves=(serve("BusinessMetrics.costSavings.relative"),),
+                comment="Savings as a share of the baseline cost (0.23 = 23 % cheaper).",
+            ),
+            Recording(
+                change,
+                f"{spend}\n/\n{q.increase(m.SPEND, '1d', offset='1d')}\n- 1",
+                comment="Spend of the last 24 hours relative to the 24 hours before (0.1 = 10 % more).",
+            ),
+            Recording(
+                "llmopt:spend_usd:trend_1d",
+                f"({change} > bool {stable}) - ({change} < bool -{stable})",
+                serves=(serve("OptimizationMetrics.costOptimization.costTrend"),),
+                comment="Cost trend: 1 increasing, 0 stable "
+                f"(within ±{percent(config.cost_trend_stable_within)}), -1 decreasing.",
+            ),
+        ),
+    )
+
+
+def _feedback_group(q: Promql) -> Group:
+    thumbs = "llmopt:feedback_thumbs:increase1d"
+    nps = "llmopt:feedback_nps_responses:increase7d"
+
+    def thumbs_ratio(rating: str) -> str:
+        rated = q.increase(m.FEEDBACK_THUMBS, "1d", match=f'rating="{rating}"')
+        return f"{_or_zero(rated, thumbs)}\n/\n{thumbs}"
+
+    def nps_share(category: str) -> str:
+        return _or_zero(q.increase(m.FEEDBACK_NPS, "7d", match=f'category="{category}"'), nps)
+
+    return Group(
+        "llmopt.feedback",
+        (
+            Recording(
+                thumbs, q.increase(m.FEEDBACK_THUMBS, "1d"), comment="Thumbs given in the last 24 hours."
+            ),
+            Recording(
+                "llmopt:feedback_thumbs_up:ratio_increase1d",
+                thumbs_ratio("up"),
+                serves=(serve("BusinessMetrics.userSatisfaction.thumbsUpRate"),),
+                comment="Share of thumbs that were up.",
+            ),
+            Recording(
+                "llmopt:feedback_thumbs_down:ratio_increase1d",
+                thumbs_ratio("down"),
+                serves=(serve("BusinessMetrics.userSatisfaction.thumbsDownRate"),),
+                comment="Share of thumbs that were down.",
+            ),
+            Recording(nps, q.increase(m.FEEDBACK_NPS, "7d"), comment="NPS answers of the last 7 days."),
+            Recording(
+                "llmopt:feedback_nps:score_increase7d",
+                f"100 * {block(nps_share('promoter'), '-', nps_share('detractor'))}\n/\n{nps}",
+                serves=(serve("BusinessMetrics.userSatisfaction.nps"),),
+                comment="Net Promoter Score, -100 to 100: % promoters (9-10) minus % detractors (0-6).",
+            ),
+            Recording(
+                "llmopt:feedback_csat:ratio_increase7d",
+                f"{q.increase(m.FEEDBACK_CSAT_SATISFIED, '7d')}\n/\n{q.increase(m.FEEDBACK_CSAT, '7d')}",
+                serves=(serve("BusinessMetrics.userSatisfaction.csat"),),
+                comment="CSAT: share of answers of 4 or 5 on the 1-5 scale.",
+            ),
+        ),
+        interval=SLOW_INTERVAL,
+    )
+
+
+def _optimization_group(q: Promql) -> Group:
+    arm = ("bandit", "arm")
+    reward_sum = "bandit_arm:llmopt_bandit_reward_sum:increase1d"
+    reward_count = "bandit_arm:llmopt_bandit_reward_count:increase1d"
+    reward_squares = "bandit_arm:llmopt_bandit_reward_squares:increase1d"
+    arm_mean = "bandit_arm:llmopt_bandit_reward:mean1d"
+    half_width = "bandit_arm:llmopt_bandit_reward:ci95_half_width1d"
+    all_pulls = q.rate(m.BANDIT_PULLS, "1h", keep=("bandit",))
+    completed = q.increase(m.EXPERIMENTS_COMPLETED, "30d")
+    won = q.increase(m.EXPERIMENTS_COMPLETED, "30d", match='outcome="won"')
+    explored = q.rate(m.BANDIT_PULLS, "1h", keep=("bandit",), match='decision="explore"')
+    return Group(
+        "llmopt.optimization",
+        (
+            Recording(
+                "llmopt:experiments_won:ratio_increase30d",
+                f"{won}\n/\n{completed}",
+                serves=(serve("OptimizationMetrics.abTesting.winRate"),),
+                comment="Share of the experiments completed in 30 days that found a winner.",
+            ),
+            Recording(
+                "llmopt:experiment_winner_improvement_ratio:mean30d",
+                q.mean(m.EXPERIMENT_IMPROVEMENT, "30d"),
+                serves=(serve("OptimizationMetrics.abTesting.avgImprovementWhenWon"),),
+                comment="Average improvement of the winners of the last 30 days (0.05 = 5 %).",
+            ),
+            Recording(
+                "llmopt:experiment_sample_size:mean30d",
+                q.mean(m.EXPERIMENT_SAMPLE_SIZE, "30d"),
+                serves=(serve("OptimizationMetrics.abTesting.avgSampleSize"),),
+                comment="Average sample size of the experiments completed in 30 days.",
+            ),
+            Recording(
+                "llmopt:experiment_duration_seconds:mean30d",
+                q.mean(m.EXPERIMENT_DURATION, "30d"),
+                serves=(serve("OptimizationMetrics.abTesting.avgDurationHours"),),
+                comment="Average duration in seconds of the experiments completed in 30 days.",
+            ),
+            Recording(
+                "llmopt:parameter_updates:increase1h",
+                q.increase(m.PARAMETER_UPDATES, "1h"),
+                serves=(serve("OptimizationMetrics.parameterOptimization.optimizationFrequency"),),
+                comment="Parameter updates in the last hour.",
+            ),
+            Recording(
+                "bandit:llmopt_bandit_pulls_explore:ratio_rate1h",
+                f"{_or_zero(explored, all_pulls)}\n/\n{all_pulls}",
+                serves=(serve("OptimizationMetrics.bandit.explorationRate"),),
+                comment="Share of each bandit's pulls that explored.",
+            ),
+            Recording(
+                "bandit:llmopt_bandit_reward:mean1d",
+                q.mean(m.BANDIT_REWARD, "1d", keep=("bandit",)),
+                serves=(serve("OptimizationMetrics.bandit.avgReward"),),
+                comment="Average reward of each bandit over the last 24 hours.",
+            ),
+            Recording(
+                reward_sum,
+                q.increase(m.BANDIT_REWARD, "1d", keep=arm, suffix="_sum"),
+                comment="Per arm: sum of rewards (S) of the last 24 hours.",
+            ),
+            Recording(
+                reward_count,
+                q.increase(m.BANDIT_REWARD, "1d", keep=arm, suffix="_count"),
+                comment="Per arm: number of rewards (n) of the last 24 hours.",
+            ),
+            Recording(
+                reward_squares,
+                q.increase(m.BANDIT_REWARD_SQUARES, "1d", keep=arm),
+                comment="Per arm: sum of squared rewards (Q) of the last 24 hours.",
+            ),
+            Recording(
+                arm_mean,
+                f"{reward_sum} / {reward_count}",
+                serves=(serve("OptimizationMetrics.bandit.armStatistics.avgReward"),),
+                comment="Per arm: mean reward S/n.",
+            ),
+            Recording(
+                half_width,
+                f"1.96 * sqrt(\n  clamp_min({reward_squares} - {reward_sum} ^ 2 / {reward_count}, 0)\n"
+                f"  / ({reward_count} - 1 > 0)\n  / {reward_count}\n)",
+                comment="Per arm: half width of the normal 95 % interval of the mean, 1.96 * sqrt(s^2 / n) "
+                "with the sample variance s^2 = (Q - S^2/n) / (n - 1); absent below two rewards.",
+            ),
+            Recording(
+                "bandit_arm:llmopt_bandit_reward:ci95_1d",
+                f"{arm_mean} - {half_width}",
+                labels={"bound": "lower"},
+                serves=(serve("OptimizationMetrics.bandit.armStatistics.confidence"),),
+                comment="Per arm: lower bound of the 95 % interval of the mean reward.",
+            ),
+            Recording(
+                "bandit_arm:llmopt_bandit_reward:ci95_1d",
+                f"{arm_mean} + {half_width}",
+                labels={"bound": "upper"},
+                comment="Per arm: upper bound of the 95 % interval of the mean reward.",
+            ),
+            Recording(
+                "llmopt:roi_multiple:ratio_increase30d",
+                f"{q.increase(m.VALUE_DERIVED, '30d')}\n/\n{q.increase(m.OPTIMIZATION_COST, '30d')}",
+                serves=(serve("BusinessMetrics.roi.roiMultiple"),),
+                comment="Value derived per dollar the optimization cost, over 30 days.",
+            ),
+            Recording(
+                "llmopt:roi_payback_period_seconds:ratio_rate30d",
+                f"{q.increase(m.OPTIMIZATION_COST, '30d')}\n/\n{q.rate(m.VALUE_DERIVED, '30d')}",
+                serves=(serve("BusinessMetrics.roi.paybackPeriod"),),
+                comment="Seconds the value derived takes to repay 30 days of optimization cost, at the "
+                "value rate of those 30 days.",
+            ),
+        ),
+        interval=SLOW_INTERVAL,
+    )
+
+
+def _incidents_group(q: Promql) -> Group:
+    incidents = "llmopt:incidents:increase30d"
+    downtime = "llmopt:incident_downtime_seconds:increase30d"
+    resolved = "llmopt:incidents_resolved:increase30d"
+    return Group(
+        "llmopt.incidents",
+        (
+            Recording(
+                incidents,
+                q.increase(m.INCIDENTS, "30d"),
+                serves=(serve("SystemMetrics.availability.incidentCount"),),
+                comment="Incidents opened in 30 days.",
+            ),
+            Recording(
+                resolved, q.increase(m.INCIDENTS_RESOLVED, "30d"), comment="Incidents resolved in 30 days."
+            ),
+            Recording(
+                downtime,
+                q.increase(m.INCIDENT_DOWNTIME, "30d"),
+                serves=(serve("SystemMetrics.availability.downtimeSeconds"),),
+                comment="Downtime of the incidents resolved in 30 days, in seconds.",
+            ),
+            Recording(
+                "llmopt:incident_time_between_failures_seconds:mean30d",
+                f"({seconds('30d')} - {downtime})\n/\n{incidents}",
+                serves=(serve("SystemMetrics.availability.mtbf"),),
+                comment="MTBF: time up in the 30 days per incident, in seconds.",
+            ),
+            Recording(
+                "llmopt:incident_time_to_recovery_seconds:mean30d",
+                f"{downtime}\n/\n{resolved}",
+                serves=(serve("SystemMetrics.availability.mttr"),),
+                comment="MTTR: downtime per resolved incident, in seconds.",
+            ),
+        ),
+        interval=SLOW_INTERVAL,
+    )
+
+
+# --- SLO rules -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetSlo:
+    """An SLO with an error budget: availability or latency."""
+
+    name: str
+    objective: float
+    window: str
+    statement: str
+    bad_calls: str
+
+    @property
+    def budget(self) -> float:
+        return 1 - self.objective
+
+
+def budget_slos(config: RulesConfig) -> tuple[BudgetSlo, ...]:
+    slos = config.slos
+    return (
+        BudgetSlo(
+            "availability",
+            slos.availability.objective,
+            slos.availability.window,
+            f"{percent(slos.availability.objective)} of LLM calls succeed, over {slos.availability.window}",
+            "LLM calls that failed",
+        ),
+        BudgetSlo(
+            "latency",
+            slos.latency.objective,
+            slos.latency.window,
+            f"{percent(slos.latency.objective)} of LLM calls within {num(slos.latency.threshold_seconds)}s, "
+            f"over {slos.latency.window}",
+            f"LLM calls slower than {num(slos.latency.threshold_seconds)}s",
+        ),
+    )
+
+
+def _slo_windows(config: RulesConfig, slo: BudgetSlo) -> list[str]:
+    burn = config.alerts.error_budget_burn
+    windows = {w.long for w in burn} | {w.short for w in burn} | {slo.window}
+    return sorted(windows, key=seconds)
+
+
+def _is_slow(window: str) -> bool:
+    return seconds(window) >= seconds("1d")
+
+
+def _bad_ratio(q: Promql, config: RulesConfig, slo: BudgetSlo, window: str) -> str:
+    """Share of LLM calls that count against the SLO over a window."""
+    if slo.name == "availability":
+        requests = q.rate(m.LLM_REQUESTS, window)
+        return f"{_or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)}\n/\n{requests}"
+    calls = q.rate(m.LLM_REQUEST_DURATION, window, suffix="_count")
+    fast = q.rate(
+        m.LLM_REQUEST_DURATION,
+        window,
+        suffix="_bucket",
+        match=f'le="{bucket_bound(config.slos.latency.threshold_seconds)}"',
+    )
+    return f"{block(calls, '-', fast)}\n/\n{calls}"
+
+
+def _slo_groups(q: Promql, config: RulesConfig) -> tuple[Group, ...]:
+    fast: list[Recording] = []
+    slow: list[Recording] = []
+    for slo in budget_slos(config):
+        labels = {"slo": slo.name}
+        slow.append(
+            Recording(
+                "llmopt:slo_objective:ratio",
+                f"vector({num(slo.objective)})",
+                labels=labels,
+                comment=f"The {slo.name} SLO: {slo.statement}.",
+            )
+        )
+        for window in _slo_windows(config, slo):
+            errors = f"llmopt:slo_errors:ratio_rate{window}"
+            target = slow if _is_slow(window) else fast
+            target.append(
+                Recording(
+                    errors,
+                    _bad_ratio(q, config, slo, window),
+                    labels=labels,
+                    comment=f"{slo.name.capitalize()} SLO: share of {slo.bad_calls} over {window}.",
+                )
+            )
+            if any(window in (w.long, w.short) for w in config.alerts.error_budget_burn):
+                target.append(
+                    Recording(
+                        f"llmopt:slo_burn_rate:ratio_rate{window}",
+                        f'{errors}{{slo="{slo.name}"}} / {num(slo.budget)}',
+                        labels=labels,
+                        comment=f"{slo.name.capitalize()} SLO: error budget burn rate over {window} "
+                        "(1 = the budget lasts exactly the SLO window).",
+                    )
+                )
+        slow.append(
+            Recording(
+                BUDGET_REMAINING_RULE,
+                f'1 - llmopt:slo_errors:ratio_rate{slo.window}{{slo="{slo.name}"}} / {num(slo.budget)}',
+                labels=labels,
+                comment=f"{slo.name.capitalize()} SLO: share of the {slo.window} error budget left; "
+                "1 untouched, 0 or less exhausted (not clamped, so overspend shows).",
+            )
+        )
+    slos = config.slos
+    slow += [
+        Recording(
+            f"llmopt:slo_availability:ratio_rate{slos.availability.window}",
+            f'1 - llmopt:slo_errors:ratio_rate{slos.availability.window}{{slo="availability"}}',
+            labels={"slo": "availability"},
+            serves=(serve("SystemMetrics.availability.uptime"),),
+            comment=f"Availability SLI: share of LLM calls that succeeded over {slos.availability.window}.",
+        ),
+        Recording(
+            f"llmopt:slo_latency:ratio_rate{slos.latency.window}",
+            f'1 - llmopt:slo_errors:ratio_rate{slos.latency.window}{{slo="latency"}}',
+            labels={"slo": "latency"},
+            comment=f"Latency SLI: share of LLM calls within {num(slos.latency.threshold_seconds)}s "
+            f"over {slos.latency.window}.",
+        ),
+        Recording(
+            f"llmopt:slo_quality:mean{slos.quality.window}",
+            q.mean(m.LLM_QUALITY, slos.quality.window),
+            labels={"slo": "quality"},
+            comment=f"Quality SLI: average quality score over {slos.quality.window}.",
+        ),
+        Recording(
+            f"llmopt:slo_cost_usd_per_successful_request:ratio_rate{slos.cost.window}",
+            _cost_per_success(q, slos.cost.window),
+            labels={"slo": "cost"},
+            comment=f"Cost SLI: US dollars of LLM calls per successful LLM call over {slos.cost.window}.",
+        ),
+    ]
+    below = config.alerts.error_budget_low.remaining_below
+    slow.append(
+        Recording(
+            HALT_RULE,
+            f"max without (slo) ({BUDGET_REMAINING_RULE} < bool {num(below)})\nor on ()\nvector(0)",
+            comment=f"1 when an SLO has less than {percent(below)} of its error budget left: the optimizer "
+            "should halt (the seed's shouldHaltOptimization). 0 otherwise, also without traffic or data.",
+        )
+    )
+    return (
+        Group("llmopt.slo.short-windows", tuple(fast)),
+        Group("llmopt.slo.long-windows", tuple(slow), interval=SLOW_INTERVAL),
+    )
+
+
+def _cost_per_success(q: Promql, window: str) -> str:
+    requests = q.rate(m.LLM_REQUESTS, window)
+    failures = _or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)
+    return f"{q.rate(m.LLM_COST, window)}\n/\n{block(requests, '-', failures)}"
+
+
+# --- Alerts --------------------------------------------------------------------------------------
+
+
+def _seed_alerts(config: RulesConfig) -> tuple[Alert, ...]:
+    a = config.alerts
+    stuck_seconds = seconds(a.optimization_stuck.no_improvement_for)
+    q = Promql(config.replica_labels)
+    return (
+        Alert(
+            "LLMOptHighErrorRate",
+            f"llmopt:llm_request_errors:ratio_rate5m > {num(a.high_error_rate.error_ratio_above)}",
+            a.high_error_rate.severity,
+            "LLM calls are failing at a high rate.",
+            "{{ $value | humanizePercentage }} of LLM calls failed over the last 5 minutes "
+            f"(threshold {percent(a.high_error_rate.error_ratio_above)}).",
+            for_=a.high_error_rate.for_,
+            labels={"slo": "availability"},
+        ),
+        Alert(
+            "LLMOptHighLatency",
+            'llmopt:llm_request_duration_seconds:quantile_rate5m{quantile="0.95"} '
+            f"> {num(a.high_latency.p95_seconds_above)}",
+            a.high_latency.severity,
+            "LLM calls are slow.",
+            "The 95th percentile latency of LLM calls is {{ $value | humanizeDuration }} over the last "
+            f"5 minutes (threshold {num(a.high_latency.p95_seconds_above)}s).",
+            for_=a.high_latency.for_,
+            labels={"slo": "latency"},
+        ),
+        Alert(
+            "LLMOptBudgetExceeded",
+            f"llmopt:spend_usd:increase1d > {num(a.budget_exceeded.daily_budget_usd)}",
+            a.budget_exceeded.severity,
+            "Daily spend is over the budget.",
+            '${{ $value | printf "%.2f" }} was spent in the last 24 hours; '
+            f"the daily budget is {usd(a.budget_exceeded.daily_budget_usd)}.",
+            for_=a.budget_exceeded.for_,
+        ),
+        Alert(
+            "LLMOptQualityDegradation",
+            f"llmopt:llm_quality_score:mean5m < {num(a.quality_degradation.score_below)}",
+            a.quality_degradation.severity,
+            "The quality of LLM responses has dropped.",
+            'The average quality score of LLM responses is {{ $value | printf "%.1f" }} over the last '
+            f"5 minutes (threshold {num(a.quality_degradation.score_below)}).",
+            for_=a.quality_degradation.for_,
+            labels={"slo": "quality"},
+        ),
+        Alert(
+            "LLMOptOptimizationStuck",
+            f"time() - {q.latest(m.LAST_IMPROVEMENT)} > {stuck_seconds}",
+            a.optimization_stuck.severity,
+            "The optimizer has not improved anything for a long time.",
+            "The last improvement (a parameter update that helped, or an experiment won) was "
+            f"{{{{ $value | humanizeDuration }}}} ago (threshold {a.optimization_stuck.no_improvement_for}).",
+            comment="The exporter reports its start time until the first improvement it sees.",
+        ),
+    )
+
+
+def _health_alerts(config: RulesConfig) -> tuple[Alert, ...]:
+    a = config.alerts
+    job = f'up{{job="{config.exporter_job}"}}'
+    per_job = ", ".join(label for label in config.replica_labels if label != "job")
+    healthy = f"sum without ({per_job}) ({job})"
+    q = Promql(config.replica_labels)
+    return (
+        Alert(
+            "LLMOptExporterDown",
+            f"{block(healthy, 'or', f'absent({job}) - 1')} < 1",
+            a.exporter_down.severity,
+            "Prometheus cannot scrape the llmopt exporter.",
+            "{{ $value }} targets of job {{ $labels.job }} are up: no LLM metrics are collected, so the "
+            "cost, error and SLO alerts cannot fire.",
+            for_=a.exporter_down.for_,
+            comment="The number of healthy exporter targets: 0 when all are down, and also when none is "
+            "discovered (absent() - 1).",
+        ),
+        Alert(
+            "LLMOptOptimizerSilent",
+            f"{q.rate(m.EVENTS_ACCEPTED, '5m')} == 0",
+            a.optimizer_silent.severity,
+            "The optimizer has stopped sending events.",
+            f"The exporter accepted {{{{ $value }}}} events per second for {a.optimizer_silent.for_}: the "
+            "optimizer is not reporting, so the LLM metrics are flat.",
+            for_=a.optimizer_silent.for_,
+            comment="Quiet while the exporter is down: LLMOptExporterDown covers that.",
+        ),
+        Alert(
+            "LLMOptWatchdog",
+            "vector(1)",
+            "none",
+            "The alerting pipeline is working.",
+            "This alert always fires (value {{ $value }}) and goes to a dead man's switch, which pages "
+            "when it stops arriving: then Prometheus, its rules or Alertmanager are broken.",
+            comment="A dead man's switch: routed to a heartbeat receiver, never silenced or inhibited.",
+        ),
+    )
+
+
+def _slo_alerts(config: RulesConfig) -> tuple[Alert, ...]:
+    a = config.alerts
+    alerts: list[Alert] = []
+    for slo in budget_slos(config):
+        selector = f'{{slo="{slo.name}"}}'
+        for window in a.error_budget_burn:
+            factor = num(window.factor)
+            exhaustion = human_duration(seconds(slo.window) / window.factor)
+            alerts.append(
+                Alert(
+                    "LLMOptErrorBudgetBurn",
+                    f"llmopt:slo_burn_rate:ratio_rate{window.long}{selector} > {factor}\nand\n"
+                    f"llmopt:slo_burn_rate:ratio_rate{window.short}{selector} > {factor}",
+                    window.severity,
+                    f"The {slo.name} SLO is burning its error budget too fast.",
+                    f"The {slo.name} error budget ({slo.statement}) is burning at "
+                    f'{{{{ $value | printf "%.1f" }}}}x the sustainable rate over the last {window.long}, '
+                    f"and above {factor}x over the last {window.short}. "
+                    f"At {factor}x the budget is gone in {exhaustion}.",
+                    for_=window.for_,
+                    labels={"slo": slo.name, "long": window.long, "short": window.short},
+                )
+            )
+        below = a.error_budget_low.remaining_below
+        alerts.append(
+            Alert(
+                "LLMOptErrorBudgetLow",
+                f"{BUDGET_REMAINING_RULE}{selector} < {num(below)}",
+                a.error_budget_low.severity,
+                f"The {slo.name} SLO's error budget is nearly spent.",
+                f"{{{{ $value | humanizePercentage }}}} of the {slo.name} error budget ({slo.statement}) "
+                f"is left; below {percent(below)} the optimizer halts ({HALT_RULE} is 1).",
+                labels={"slo": slo.name},
+            )
+        )
+    slos = config.slos
+    alerts += [
+        Alert(
+            "LLMOptSLOMissed",
+            f"llmopt:slo_quality:mean{slos.quality.window} < {num(slos.quality.min_average_score)}",
+            a.slo_missed.severity,
+            "The quality SLO is not met.",
+            f'The average quality score over {slos.quality.window} is {{{{ $value | printf "%.1f" }}}}; '
+            f"the objective is at least {num(slos.quality.min_average_score)}.",
+            for_=a.slo_missed.for_,
+            labels={"slo": "quality"},
+        ),
+        Alert(
+            "LLMOptSLOMissed",
+            f"llmopt:slo_cost_usd_per_successful_request:ratio_rate{slos.cost.window} "
+            f"> {num(slos.cost.max_usd_per_successful_request)}",
+            a.slo_missed.severity,
+            "The cost SLO is not met.",
+            f'LLM calls cost ${{{{ $value | printf "%.4f" }}}} per successful call over {slos.cost.window}; '
+            f"the objective is at most {usd(slos.cost.max_usd_per_successful_request)}.",
+            for_=a.slo_missed.for_,
+            labels={"slo": "cost"},
+        ),
+    ]
+    return tuple(alerts)
+
+
+# --- Output --------------------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes multi-line strings (PromQL) as literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _dump(value: object) -> str:
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True)
+
+
+def _rule_document(rule: Recording | Alert, runbook_url_base: str) -> dict[str, object]:
+    if isinstance(rule, Recording):
+        document: dict[str, object] = {"record": rule.record, "expr": rule.expr}
+        if rule.labels:
+            document["labels"] = dict(rule.labels)
+        return document
+    document = {"alert": rule.alert, "expr": rule.expr}
+    if seconds(rule.for_):
+        document["for"] = rule.for_
+    document["labels"] = {"severity": rule.severity, **rule.labels}
+    document["annotations"] = {
+        "summary": rule.summary,
+        "description": rule.description,
+        "runbook_url": f"{runbook_url_base}/{rule.alert}.md",
+    }
+    return document
+
+
+def _indent(text: str, spaces: int) -> list[str]:
+    return [(" " * spaces + line) if line else line for line in text.splitlines()]
+
+
+def render_rule_file(title: str, groups: Sequence[Group], runbook_url_base: str) -> str:
+    """One rule file, with the rendering notice and a comment above every rule."""
+    lines = [
+        f"# {title}",
+        "# Rendered by `make rules` (python -m app.rules) from alerts/config.yml. Do not edit: change the",
+        "# config or app/rules.py and render again.",
+        "groups:",
+    ]
+    for group in groups:
+        lines.append(f"  - name: {group.name}")
+        if group.interval:
+            lines.append(f"    interval: {group.interval}")
+        lines.append("    rules:")
+        for rule in group.rules:
+            lines += [f"      # {line}" for line in textwrap.wrap(rule.comment, 100)]
+            lines += _indent(_dump([_rule_document(rule, runbook_url_base)]), 6)
+    return "\n".join(lines) + "\n"
+
+
+def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]:
+    """File name -> (title, groups) of every rule file."""
+    q = Promql(config.replica_labels)
+    return {
+        RECORDING_FILE: (
+            "Recording rules for the derived values of the metrics taxonomy.",
+            (
+                _requests_group(q),
+                _models_group(q),
+                _cost_group(q, config),
+                _feedback_group(q),
+                _optimization_group(q),
+                _incidents_group(q),
+            ),
+        ),
+        SLO_FILE: (
+            "SLIs, error budgets, burn rates and the optimization halt signal.",
+            _slo_groups(q, config),
+        ),
+        ALERTING_FILE: (
+            "Alerts: the seed's five, exporter and optimizer health, the Watchdog, and the SLO alerts.",
+            (
+                Group("llmopt.alerts", _seed_alerts(config)),
+                Group("llmopt.health", _health_alerts(config)),
+                Group("llmopt.slo.alerts", _slo_alerts(config)),
+            ),
+        ),
+    }
+
+
+def taxonomy_map(config: RulesConfig) -> dict[str, str]:
+    """Taxonomy ID -> the recording rule (with its label selector) that serves it."""
+    served: dict[str, str] = {}
+    for _, groups in rule_groups(config).values():
+        for group in groups:
+            for rule in group.rules:
+                if isinstance(rule, Recording):
+                    for taxonomy_id, selector in rule.serves:
+                        served[taxonomy_id] = f"{rule.record}{{{selector}}}" if selector else rule.record
+    return served
+
+
+def render(config: RulesConfig) -> dict[str, str]:
+    """File name -> content of every file ``python -m app.rules`` writes."""
+    files = {
+        name: render_rule_file(title, groups, config.runbook_url_base)
+        for name, (title, groups) in rule_groups(config).items()
+    }
+    files[TAXONOMY_MAP_FILE] = (
+        "# Taxonomy ID -> the recording rule that serves it; docs/metrics.md is generated from this map.\n"
+        "# Rendered by `make rules` (python -m app.rules); do not edit.\n"
+        + _dump(dict(sorted(taxonomy_map(config).items())))
+    )
+    return files
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m app.rules", description="Render the Prometheus rule files from alerts/config.yml."
+    )
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="rules config (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="directory to write (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any file is out of date"
+    )
+    args = parser.parse_args(argv)
+    try:
+        files = render(load_config(args.config))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    stale = [name for name, text in files.items() if _read(args.output / name) != text]
+    if args.check:
+        for name in stale:
+            print(f"out of date: {args.output / name} (run make rules)", file=sys.stderr)
+        return 1 if stale else 0
+    args.output.mkdir(parents=True, exist_ok=True)
+    for name in stale:
+        (args.output / name).write_text(files[name], encoding="utf-8")
+        print(f"wrote {args.output / name}")
+    return 0
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
