@@ -119,8 +119,8 @@ ROWS: tuple[TaxonomyRow, ...] = (
     ),
     TaxonomyRow(
         "BusinessMetrics.roi.paybackPeriod",
-        "sum(llmopt_optimization_cost_usd_total) / (sum(rate(llmopt_value_derived_usd_total[7d])) * 86400)",
-        "In days, at the value rate of the last 7 days.",
+        "sum(increase(llmopt_optimization_cost_usd_total[30d])) / sum(rate(llmopt_value_derived_usd_total[30d]))",
+        "Seconds to earn back 30 days of optimization cost at the value rate of those days (/ 86400 for days).",
     ),
     # --- SystemMetrics --------------------------------------------------------------------------
     TaxonomyRow("SystemMetrics.requests.total", "sum(llmopt_llm_requests_total)"),
@@ -211,7 +211,8 @@ ROWS: tuple[TaxonomyRow, ...] = (
     ),
     TaxonomyRow(
         "OptimizationMetrics.abTesting.avgDurationHours",
-        f"({_mean('llmopt_experiment_duration_seconds', window='30d')}) / 3600",
+        _mean("llmopt_experiment_duration_seconds", window="30d"),
+        "Seconds (base unit); / 3600 for hours.",
     ),
     TaxonomyRow(
         "OptimizationMetrics.abTesting.experimentsRolledBack", "llmopt_experiments_rolled_back_total"
@@ -225,7 +226,8 @@ ROWS: tuple[TaxonomyRow, ...] = (
     TaxonomyRow("OptimizationMetrics.bandit.cumulativeRegret", "llmopt_bandit_regret_total"),
     TaxonomyRow(
         "OptimizationMetrics.bandit.avgReward",
-        "sum by (bandit) (llmopt_bandit_reward_sum) / sum by (bandit) (llmopt_bandit_reward_count)",
+        "sum by (bandit) (increase(llmopt_bandit_reward_sum[1d])) / sum by (bandit) (increase(llmopt_bandit_reward_count[1d]))",
+        "Over the last day: windows survive exporter restarts, lifetime totals do not.",
     ),
     TaxonomyRow(
         "OptimizationMetrics.bandit.convergenceTime",
@@ -236,13 +238,14 @@ ROWS: tuple[TaxonomyRow, ...] = (
         "OptimizationMetrics.bandit.armStatistics.armId", "the `arm` label of `llmopt_bandit_pulls_total`"
     ),
     TaxonomyRow(
-        "OptimizationMetrics.bandit.armStatistics.pulls", "sum by (bandit, arm) (llmopt_bandit_pulls_total)"
+        "OptimizationMetrics.bandit.armStatistics.pulls",
+        "sum by (bandit, arm) (increase(llmopt_bandit_pulls_total[1d]))",
     ),
-    TaxonomyRow("OptimizationMetrics.bandit.armStatistics.avgReward", _ARM_MEAN),
+    TaxonomyRow("OptimizationMetrics.bandit.armStatistics.avgReward", _ARM_MEAN, "Over the last day."),
     TaxonomyRow(
         "OptimizationMetrics.bandit.armStatistics.confidence",
-        "mean ± 1.96 * sqrt((llmopt_bandit_reward_squares_total / llmopt_bandit_reward_count - mean^2) / llmopt_bandit_reward_count)",
-        "95 % normal interval from the reward sum, sum of squares and count.",
+        "mean ± 1.96 * sqrt((squares / n - mean^2) / n), from increase(...[1d]) of llmopt_bandit_reward_squares_total, llmopt_bandit_reward_sum and llmopt_bandit_reward_count",
+        "95 % normal interval; the rule records the lower and the upper bound.",
     ),
     TaxonomyRow(
         "OptimizationMetrics.parameterOptimization.parametersOptimized",
@@ -251,8 +254,8 @@ ROWS: tuple[TaxonomyRow, ...] = (
     ),
     TaxonomyRow(
         "OptimizationMetrics.parameterOptimization.optimizationFrequency",
-        "sum by (parameter) (rate(llmopt_parameter_updates_total[1h])) * 3600",
-        "Updates per hour.",
+        "sum(increase(llmopt_parameter_updates_total[1h]))",
+        "Updates per hour; add by (parameter) for each parameter.",
     ),
     TaxonomyRow(
         "OptimizationMetrics.parameterOptimization.stabilityScore", "llmopt_parameter_stability_ratio"
@@ -263,7 +266,8 @@ ROWS: tuple[TaxonomyRow, ...] = (
     TaxonomyRow(
         "OptimizationMetrics.costOptimization.budgetUtilization",
         'sum(increase(llmopt_spend_usd_total[1d])) / max(llmopt_budget_limit_usd{period="day"})',
-        "A ratio (1 = the daily budget is spent).",
+        "A ratio (1 = the daily budget is spent). The rule divides by the daily budget of "
+        "alerts/config.yml, the number BudgetExceeded alerts on.",
     ),
     TaxonomyRow(
         "OptimizationMetrics.costOptimization.budgetViolations", "sum(llmopt_budget_violations_total)"
