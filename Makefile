@@ -8,7 +8,7 @@ ARGS ?=
 .PHONY: help venv tools run test lint format docs bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml client/pyproject.toml
 
 venv: $(VENV)/.installed ## Create the virtualenv and install the project with its dev tools
 
-tools: ## Install Prometheus, promtool, Alertmanager and amtool when missing (Debian packages)
+tools: ## Install what the tests run when missing: Prometheus, Alertmanager, docker-compose, the dashboard schema check
 	@scripts/ensure-tools.sh
 
 run: venv ## Start the exporter with the default settings (ARGS="--port 9500" to change them)
@@ -40,6 +40,10 @@ format: venv ## Apply ruff's formatting and safe fixes
 .PHONY: rules
 rules: venv ## Render the alert and recording rules of alerts/ from alerts/config.yml
 	$(PY) -m app.rules
+
+.PHONY: dashboards
+dashboards: venv ## Render the Grafana dashboards of grafana/dashboards from app/dashboards.py
+	$(PY) -m app.dashboards
 
 docs: venv ## Regenerate docs/metrics.md from the metric declarations
 	$(PY) -m app.catalog > docs/metrics.md
