@@ -1,32 +1,54 @@
 #!/usr/bin/env bash
-# Makes sure the real Prometheus tools the tests use are installed: prometheus + promtool and
-# prometheus-alertmanager + amtool (Debian packages). Installs them when missing and we are root;
-# otherwise says exactly what to run and fails.
+# Makes sure the real tools the tests use are installed:
+#   - prometheus + promtool and prometheus-alertmanager + amtool (Debian packages);
+#   - docker-compose, to validate docker-compose.yml (Debian package; no Docker engine is needed);
+#   - Node.js and, in grafana/.schema-check/node_modules, the exact TypeScript and @grafana/schema of
+#     grafana/.schema-check/package-lock.json, to type-check the dashboards against Grafana's schema.
+# Installs what is missing when we are root; otherwise says exactly what to run and fails.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 needed=(/usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager /usr/bin/amtool)
-missing=()
+packages=()
 for tool in "${needed[@]}"; do
-  [ -x "$tool" ] || missing+=("$tool")
+  if [ ! -x "$tool" ]; then
+    packages+=(prometheus prometheus-alertmanager)
+    break
+  fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+command -v docker-compose >/dev/null 2>&1 || packages+=(docker-compose)
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
-echo "ensure-tools: missing ${missing[*]}; installing Debian packages prometheus prometheus-alertmanager" >&2
-if [ "$(id -u)" -ne 0 ]; then
-  echo "ensure-tools: not root. Run as root:" >&2
-  echo "  apt-get update && apt-get install -y --no-install-recommends prometheus prometheus-alertmanager" >&2
-  exit 1
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "ensure-tools: installing Debian packages ${packages[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-tools: not root. Run as root:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${packages[*]}" >&2
+    exit 1
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-tools: apt-get not found; install Prometheus >= 2.42, Alertmanager >= 0.25, docker-compose" >&2
+    echo "  and Node.js >= 18 so that ${needed[*]}, docker-compose and node exist, then run make test again." >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >&2; then
+    echo "ensure-tools: apt-get could not install ${packages[*]} (see above)." >&2
+    exit 1
+  fi
+  for tool in "${needed[@]}" docker-compose node npm; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "ensure-tools: $tool still missing after install" >&2; exit 1; }
+  done
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-tools: apt-get not found; install Prometheus >= 2.42 and Alertmanager >= 0.25 so that" >&2
-  echo "  ${needed[*]} exist, then run make test again." >&2
-  exit 1
+
+# The npm packages of the dashboard schema check, reinstalled whenever the lock file changes.
+schema_check=grafana/.schema-check
+stamp="$schema_check/node_modules/.installed-from-package-lock.json"
+if ! cmp -s "$schema_check/package-lock.json" "$stamp"; then
+  echo "ensure-tools: installing $schema_check/node_modules (npm ci)" >&2
+  if ! (cd "$schema_check" && npm ci --no-audit --no-fund --loglevel=error) >&2; then
+    echo "ensure-tools: npm ci failed in $schema_check (see above)." >&2
+    exit 1
+  fi
+  cp "$schema_check/package-lock.json" "$stamp"
 fi
-export DEBIAN_FRONTEND=noninteractive
-if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager; } >&2; then
-  echo "ensure-tools: apt-get could not install prometheus prometheus-alertmanager (see above)." >&2
-  exit 1
-fi
-for tool in "${needed[@]}"; do
-  [ -x "$tool" ] || { echo "ensure-tools: $tool still missing after install" >&2; exit 1; }
-done
