@@ -609,9 +609,10 @@ def optimization(config: RulesConfig) -> Board:
             "Mean reward of each arm of bandit $bandit over the last 24 hours with its 95 % interval "
             "(normal approximation); arms whose intervals do not overlap differ for real.",
             "none",
-            table(f"bandit_arm:llmopt_bandit_reward:mean1d{{{bandit}}}"),
-            table(f'bandit_arm:llmopt_bandit_reward:ci95_1d{{{bandit}, bound="lower"}}'),
-            table(f'bandit_arm:llmopt_bandit_reward:ci95_1d{{{bandit}, bound="upper"}}'),
+            # One label (arm) on every query, so the merge puts an arm's three values on one row.
+            table(f"max by (arm) (bandit_arm:llmopt_bandit_reward:mean1d{{{bandit}}})"),
+            table(f'max by (arm) (bandit_arm:llmopt_bandit_reward:ci95_1d{{{bandit}, bound="lower"}})'),
+            table(f'max by (arm) (bandit_arm:llmopt_bandit_reward:ci95_1d{{{bandit}, bound="upper"}})'),
             width=9,
             options={
                 "showHeader": True,
@@ -624,7 +625,7 @@ def optimization(config: RulesConfig) -> Board:
                 {
                     "id": "organize",
                     "options": {
-                        "excludeByName": {"Time": True, "__name__": True, "bandit": True, "bound": True},
+                        "excludeByName": {"Time": True},
                         "indexByName": {"arm": 0, "Value #B": 1, "Value #A": 2, "Value #C": 3},
                         "renameByName": {
                             "arm": "Arm",

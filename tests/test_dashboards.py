@@ -562,3 +562,30 @@ def test_variables_offer_the_values_the_test_uses(prometheus: Callable[[str], di
                 for sample in prometheus(f"count by ({label}) ({metric})")["data"]["result"]
             }
             assert VARIABLES[variable["name"]] in values, (variable["name"], values)
+
+
+def _merged_tables() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{dashboard['uid']}/{panel['title']}", panel)
+        for dashboard in _dashboards()
+        for panel in dashboard["panels"]
+        if any(step["id"] == "merge" for step in panel.get("transformations", []))
+    ]
+
+
+@pytest.mark.parametrize(("where", "panel"), _merged_tables(), ids=[where for where, _ in _merged_tables()])
+def test_merged_table_rows_join(
+    prometheus: Callable[[str], dict[str, Any]], where: str, panel: dict[str, Any]
+) -> None:
+    """Grafana's merge joins the queries of a table on their common labels: every query must carry
+    the same key labels (and no metric name), or one entity spreads over several rows."""
+    label_sets = []
+    for target in panel["targets"]:
+        result = prometheus(substitute(target["expr"]))["data"]["result"]
+        assert result, target["expr"]
+        label_sets.append({frozenset(sample["metric"]) for sample in result})
+    keys = frozenset.intersection(*(labels for sets in label_sets for labels in sets))
+    assert keys, f"{where}: the queries share no label to join on"
+    for sets in label_sets:
+        assert all("__name__" not in labels for labels in sets), where
+        assert all(labels - keys <= {"variant"} for labels in sets), f"{where}: {sets} beyond {set(keys)}"
