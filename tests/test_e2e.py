@@ -446,16 +446,23 @@ def test_an_error_burst_pages_then_resolves(chain: Chain) -> None:
     assert link == f"Runbook: {runbook('LLMOptHighErrorRate')}"
 
     # The errors stop; successful calls bring the 5-minute error ratio back under 5 %.
+    stopped_at = time.monotonic()
     chain.post(*(llm_call() for _ in range(400)))
     resolved = inbox.wait_for(
-        lambda d: is_page(d, "resolve", high_error_rate) and d.received_at > page.received_at,
+        lambda d: is_page(d, "resolve", high_error_rate) and d.received_at > stopped_at,
         "the LLMOptHighErrorRate resolve event",
     )
     assert resolved.body["dedup_key"] == page.body["dedup_key"]
     inbox.wait_for(
-        lambda d: slack_title(d) == "[RESOLVED] LLMOptHighErrorRate (critical)",
+        lambda d: (
+            slack_title(d) == "[RESOLVED] LLMOptHighErrorRate (critical)" and d.received_at > stopped_at
+        ),
         "the resolved LLMOptHighErrorRate Slack message",
     )
+    early = [
+        d for d in inbox.items() if is_page(d, "resolve", high_error_rate) and d.received_at < stopped_at
+    ]
+    assert not early, "resolved while the errors went on"
 
 
 def test_spend_over_the_daily_budget_pages_and_emails(chain: Chain) -> None:
