@@ -8,7 +8,8 @@
             call.record(input_tokens=120, output_tokens=40, cost_usd=0.0002, quality=88)
         client.emit(BanditReward(arm_id="t0.7", reward=0.8))
 
-Also: a structured logger whose errors and critical entries reach the exporter (``get_logger``).
+Also: a structured logger whose errors and critical entries reach the exporter (``get_logger``)
+and spans of the request flow (``OptimizerTracer``).
 
 Standard library only; OpenTelemetry's current span is used when OpenTelemetry is installed.
 """
@@ -40,6 +41,7 @@ from llmopt_client.events import (
 )
 from llmopt_client.instrument import CallLabels, LlmCall, Outcome, current_call
 from llmopt_client.logs import ExporterHandler, JsonFormatter, StructuredLogger, get_logger
+from llmopt_client.spans import OptimizerTracer, Span
 from llmopt_client.tracing import TraceContext, current_trace, trace_context
 
 __version__ = "0.1.0"
@@ -73,8 +75,10 @@ __all__ = [
     "LogEvent",
     "ModelHealth",
     "ModelSwitch",
+    "OptimizerTracer",
     "Outcome",
     "ParameterUpdate",
+    "Span",
     "StructuredLogger",
     "TraceContext",
     "__version__",
