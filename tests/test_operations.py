@@ -35,7 +35,7 @@ from tests.processes import EXPORTER, exporter_process, free_port, running
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = "/usr/bin/prometheus"
-SIMULATION = {"duration": 6, "rate": 40, "seed": 7}
+SIMULATION = {"duration": 6, "rate": 100, "seed": 7}
 
 T = TypeVar("T")
 
