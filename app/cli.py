@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prometheus exporter for LLM auto-optimizer systems. Optimizer services POST "
         "events to /v1/events; Prometheus scrapes /metrics.",
         epilog=_settings_help() + "\n\ncommands:\n  simulate           post realistic optimizer traffic "
-        "(llmopt-exporter simulate --help)\n\nexample:\n  llmopt-exporter --port 9477\n"
+        "(llmopt-exporter simulate --help)\n  incident-context   print an incident's context from Prometheus "
+        "as Markdown (llmopt-exporter incident-context --help)\n\nexample:\n  llmopt-exporter --port 9477\n"
         "  curl -s localhost:9477/metrics | grep llmopt_",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -90,7 +91,13 @@ def simulate(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"simulate": simulate}
+def incident_context(argv: Sequence[str]) -> int:
+    from app.incident import main as report
+
+    return report(argv)
+
+
+COMMANDS = {"simulate": simulate, "incident-context": incident_context}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,6 +40,8 @@ LabelValue = Annotated[
 # Identifiers that never become labels (event ids, incident ids): same shape.
 Identifier = LabelValue
 Text = Annotated[str, StringConstraints(max_length=1024)]
+# Stack traces: longer than other text, still bounded.
+StackText = Annotated[str, StringConstraints(max_length=16384)]
 NonNegative = Annotated[float, Field(ge=0)]
 Count = Annotated[int, Field(ge=0)]
 Ratio = Annotated[float, Field(ge=0, le=1)]
@@ -349,6 +351,26 @@ class Deployment(_Event):
     version: LabelValue
 
 
+class LogEvent(_Event):
+    """An error or critical log entry of an optimizer service (the client's logger sends them).
+
+    Counted by level and component; its text (message, error, stack) goes to the exporter's log,
+    never to a label.
+    """
+
+    type: Literal["log"]
+    level: Literal["error", "critical"]
+    component: LabelValue = "optimizer"
+    message: Text
+    service: Text | None = None
+    logger: Text | None = None
+    error_name: Text | None = None
+    error_message: Text | None = None
+    error_stack: StackText | None = None
+    request_id: Text | None = None
+    experiment_id: Text | None = None
+
+
 Event = Annotated[
     Union[
         LlmRequest,
@@ -361,6 +383,7 @@ Event = Annotated[
         Business,
         Incident,
         Deployment,
+        LogEvent,
     ],
     Discriminator("type"),
 ]
@@ -376,6 +399,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "business",
     "incident",
     "deployment",
+    "log",
 )
 _ACTIONS: frozenset[str] = frozenset(
     {

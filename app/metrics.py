@@ -528,6 +528,24 @@ LAST_DEPLOYMENT = _gauge(
     category=SYSTEM,
 )
 
+# --- Logged errors of optimizer services (log) -------------------------------------------------
+LOG_EVENTS = _counter(
+    "llmopt_log_events_total",
+    "Error and critical log entries reported by optimizer services, by level and component "
+    "(log events; their messages go to the exporter's log).",
+    ("level", "component"),
+    category=SYSTEM,
+)
+# The alert on critical entries reads this gauge, not the counter: increase() cannot see the first
+# increment of a series, and a component's first critical entry is the one that must page.
+LAST_LOG_EVENT = _gauge(
+    "llmopt_log_last_event_timestamp_seconds",
+    "When the exporter last received a log entry of this level and component (Unix time).",
+    ("level", "component"),
+    unit="seconds",
+    category=SYSTEM,
+)
+
 # --- The exporter itself -----------------------------------------------------------------------
 BUILD_INFO = _gauge(
     "llmopt_exporter_build_info",

@@ -7,6 +7,7 @@ and every gauge of a thing that ended is removed, so finished experiments leave 
 
 from __future__ import annotations
 
+import logging
 import platform
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from app.events import (
     IncidentOpened,
     IncidentResolved,
     LlmRequest,
+    LogEvent,
     ModelHealth,
     ModelSwitch,
     ParameterUpdate,
@@ -40,6 +42,10 @@ from app.store import Exemplar, MetricStore
 
 SEVERITIES = ("sev1", "sev2", "sev3")
 QUALITY_DIMENSIONS = ("accuracy", "relevance", "coherence", "completeness")
+LOG_LEVELS = {"error": logging.ERROR, "critical": logging.CRITICAL}
+
+# Where the text of the optimizer's log events goes: the exporter's own structured log.
+optimizer_log = logging.getLogger("llmopt_exporter.optimizer")
 
 
 def nps_category(score: int) -> str:
@@ -85,6 +91,7 @@ class Recorder:
             IncidentOpened: self._incident_opened,
             IncidentResolved: self._incident_resolved,
             Deployment: self._deployment,
+            LogEvent: self._log,
         }
         self._initialise()
 
@@ -129,7 +136,7 @@ class Recorder:
         labels = (e.model, e.provider, e.task_type)
         store.inc(m.LLM_REQUESTS, labels)
         if e.status == "error":
-            store.inc(m.LLM_REQUEST_ERRORS, (*labels, e.error_type or "unknown"))
+            store.inc(m.LLM_REQUEST_ERRORS, (*labels, e.error_type or "unknown"), exemplar=exemplar)
         store.observe(m.LLM_REQUEST_DURATION, labels, e.latency_ms / 1000.0, exemplar)
         if e.input_tokens:
             store.inc(m.LLM_TOKENS, (*labels, "input"), e.input_tokens)
@@ -360,6 +367,31 @@ class Recorder:
     def _deployment(self, e: Deployment, when: float, exemplar: Exemplar) -> None:
         self._store.inc(m.DEPLOYMENTS, (e.component, e.action))
         self._store.set(m.LAST_DEPLOYMENT, (e.component,), when)
+
+    # --- log ----------------------------------------------------------------------------------
+    def _log(self, e: LogEvent, when: float, exemplar: Exemplar) -> None:
+        labels = (e.level, e.component)
+        self._store.inc(m.LOG_EVENTS, labels, exemplar=exemplar)
+        # Receive time, not the event's: a critical entry delivered late must still page.
+        self._store.set(m.LAST_LOG_EVENT, labels, self._clock())
+        context: dict[str, object] = {
+            "component": e.component,
+            "event_id": e.event_id,
+            "event_timestamp": when,
+            "trace_id": e.trace_id,
+            "span_id": e.span_id,
+            "service": e.service,
+            "logger": e.logger,
+            "request_id": e.request_id,
+            "experiment_id": e.experiment_id,
+        }
+        if e.error_name is not None or e.error_message is not None or e.error_stack is not None:
+            context["error"] = {"name": e.error_name, "message": e.error_message, "stack": e.error_stack}
+        optimizer_log.log(
+            LOG_LEVELS[e.level],
+            e.message,
+            extra={"context": {name: value for name, value in context.items() if value is not None}},
+        )
 
     # --- expiry, deletion, snapshots ------------------------------------------------------------
     def expire(self, ttl_seconds: float) -> int:

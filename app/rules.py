@@ -136,6 +136,13 @@ class ErrorBudgetLow(_Section):
     severity: Severity
 
 
+class CriticalEventLogged(_Section):
+    """A critical log entry of an optimizer service pages; the alert lasts ``window`` after it."""
+
+    window: Duration
+    severity: Severity
+
+
 class BurnWindow(_Section):
     long: Duration
     short: Duration
@@ -155,6 +162,7 @@ class Alerts(_Section):
     slo_missed: Held
     error_budget_low: ErrorBudgetLow
     error_budget_burn: tuple[BurnWindow, ...] = Field(min_length=1)
+    critical_event_logged: CriticalEventLogged
 
 
 class RulesConfig(_Section):
@@ -979,6 +987,7 @@ def _health_alerts(config: RulesConfig) -> tuple[Alert, ...]:
     job = f'up{{job="{config.exporter_job}"}}'
     per_job = ", ".join(label for label in config.replica_labels if label != "job")
     healthy = f"sum without ({per_job}) ({job})"
+    critical = f'{m.LAST_LOG_EVENT.name}{{level="critical"}}'
     q = Promql(config.replica_labels)
     return (
         Alert(
@@ -1001,6 +1010,18 @@ def _health_alerts(config: RulesConfig) -> tuple[Alert, ...]:
             "optimizer is not reporting, so the LLM metrics are flat.",
             for_=a.optimizer_silent.for_,
             comment="Quiet while the exporter is down: LLMOptExporterDown covers that.",
+        ),
+        Alert(
+            "LLMOptCriticalEventLogged",
+            f"time() - {q.aggregate(m.LAST_LOG_EVENT, critical, keep=('level', 'component'), op='max')}"
+            f" < {seconds(a.critical_event_logged.window)}",
+            a.critical_event_logged.severity,
+            "An optimizer service logged a critical event.",
+            "Component {{ $labels.component }} logged a critical event {{ $value | humanizeDuration }} ago "
+            f"(the alert lasts {a.critical_event_logged.window} after the last one). Its message, error and "
+            "trace id are in the exporter's log (logger llmopt_exporter.optimizer).",
+            comment="A critical entry of the client's logger pages at once. The receive time of the last "
+            "one, not the counter: increase() misses a series' first increment.",
         ),
         Alert(
             "LLMOptWatchdog",

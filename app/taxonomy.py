@@ -154,7 +154,9 @@ ROWS: tuple[TaxonomyRow, ...] = (
     TaxonomyRow(
         "SystemMetrics.errors.recentErrors.timestamp",
         "the structured log (`timestamp`)",
-        "Individual errors are log lines, not series: see the logging section of the README.",
+        "Individual errors are log lines, not series: see the logging section of the README. Errors "
+        "the client's logger reports (`log` events) are also written to the exporter's log and counted "
+        "in `llmopt_log_events_total{level,component}`.",
     ),
     TaxonomyRow(
         "SystemMetrics.errors.recentErrors.type",

@@ -23,7 +23,11 @@ AMTOOL = "/usr/bin/amtool"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 # The seed's channels (§6.2): who hears about an alert, by name or severity.
-RECEIVER_BY_ALERT = {"LLMOptWatchdog": "deadmans-switch", "LLMOptBudgetExceeded": "pagerduty-email"}
+RECEIVER_BY_ALERT = {
+    "LLMOptWatchdog": "deadmans-switch",
+    "LLMOptBudgetExceeded": "pagerduty-email",
+    "LLMOptCriticalEventLogged": "pagerduty-slack",
+}
 RECEIVER_BY_SEVERITY = {"critical": "pagerduty-slack", "warning": "slack-warnings", "info": "slack-info"}
 # Secret-bearing fields of Alertmanager 0.25; each must come from its *_file sibling instead.
 INLINE_SECRETS = {
@@ -93,6 +97,28 @@ def test_routes_follow_the_seed_channels(labels: dict[str, str]) -> None:
         check=False,
     )
     assert result.returncode == 0, f"{labels} went to {result.stdout.strip()}, not {receiver}"
+
+
+def test_a_critical_log_entry_pages_at_once_per_component() -> None:
+    labels = {"alertname": "LLMOptCriticalEventLogged", "severity": "critical", "component": "bandit"}
+    result = subprocess.run(
+        [
+            AMTOOL,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={CONFIG}",
+            "--verify.receivers=pagerduty-slack",
+            *(f"{key}={value}" for key, value in labels.items()),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    routes = yaml.safe_load(CONFIG.read_text())["route"]["routes"]
+    (route,) = [route for route in routes if route["matchers"] == ['alertname="LLMOptCriticalEventLogged"']]
+    assert (route["group_wait"], route["group_by"]) == ("0s", ["alertname", "component"])
 
 
 def test_receivers_use_the_seed_integrations() -> None:

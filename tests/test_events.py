@@ -169,6 +169,13 @@ EXPECTED: dict[str, dict[SampleKey, float]] = {
         key("llmopt_deployments_total", component="optimizer", action="deployed"): 1,
         key("llmopt_deployment_timestamp_seconds", component="optimizer"): ts("2026-11-27T06:00:00Z"),
     },
+    "log": {
+        key("llmopt_log_events_total", level="error", component="bandit"): 1,
+        key("llmopt_log_events_total", level="critical", component="optimizer"): 1,
+        # Receive time (the test clock), not the event's timestamp.
+        key("llmopt_log_last_event_timestamp_seconds", level="error", component="bandit"): CLOCK,
+        key("llmopt_log_last_event_timestamp_seconds", level="critical", component="optimizer"): CLOCK,
+    },
 }
 
 EVENT_COUNTS = {
@@ -183,6 +190,7 @@ EVENT_COUNTS = {
     "business": ("business", 1),
     "incident": ("incident", 3),
     "deployment": ("deployment", 1),
+    "log": ("log", 2),
 }
 
 
@@ -300,3 +308,48 @@ def test_traceparent_header_gives_exemplars_to_events_without_trace_id(exporter:
     ]
     assert [e.labels for e in exemplars] == [{"trace_id": trace, "span_id": "b7ad6b7169203331"}]
     assert exemplars[0].value == 2.0
+
+
+def test_a_log_event_goes_to_the_log_and_never_to_a_label(
+    exporter: Exporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("ERROR", logger="llmopt_exporter.optimizer"):
+        exporter.post_example("log")
+    lines = [
+        (record.levelname, record.getMessage(), getattr(record, "context", None))
+        for record in caplog.records
+        if record.name == "llmopt_exporter.optimizer"
+    ]
+    assert lines == [
+        (
+            "ERROR",
+            "Optimization failed",
+            {
+                "component": "bandit",
+                "event_timestamp": ts("2026-11-27T09:30:00Z"),
+                "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+                "span_id": "00f067aa0ba902b7",
+                "service": "optimizer-api",
+                "logger": "optimizer.bandit",
+                "request_id": "req-7f3a",
+                "experiment_id": "prompt-optimization-v5",
+                "error": {
+                    "name": "ProviderTimeout",
+                    "message": "the provider did not answer in time",
+                    "stack": "Traceback (most recent call last):\n  ...\n"
+                    "ProviderTimeout: the provider did not answer in time",
+                },
+            },
+        ),
+        (
+            "CRITICAL",
+            "Performance degradation detected; initiating rollback",
+            {
+                "component": "optimizer",
+                "event_timestamp": ts("2026-11-27T09:31:00Z"),
+                "service": "optimizer-api",
+            },
+        ),
+    ]
+    labels = {value for (_, series) in exporter.scrape() for _, value in series}
+    assert not labels & {"Optimization failed", "req-7f3a", "ProviderTimeout", "optimizer-api"}

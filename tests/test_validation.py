@@ -109,6 +109,15 @@ BAD_EVENTS = [
         id="unknown-severity",
     ),
     pytest.param({"type": "deployment", "action": "deployed"}, "version", id="deployment-without-version"),
+    pytest.param({"type": "log", "level": "warn", "message": "m"}, "level", id="log-below-error"),
+    pytest.param(
+        {"type": "log", "level": "error", "message": "m" * 1025}, "message", id="log-overlong-message"
+    ),
+    pytest.param(
+        {"type": "log", "level": "critical", "message": "m", "component": "a b\n"},
+        "component",
+        id="log-component-not-a-label-value",
+    ),
 ]
 
 

@@ -8,6 +8,10 @@
             call.record(input_tokens=120, output_tokens=40, cost_usd=0.0002, quality=88)
         client.emit(BanditReward(arm_id="t0.7", reward=0.8))
 
+Also: a structured logger whose errors and critical entries reach the exporter (``get_logger``),
+spans of the request flow (``OptimizerTracer``) and the error budget halt guard
+(``should_halt_optimization``, ``HaltGuard``).
+
 Standard library only; OpenTelemetry's current span is used when OpenTelemetry is installed.
 """
 
@@ -31,11 +35,15 @@ from llmopt_client.events import (
     IncidentOpened,
     IncidentResolved,
     LlmRequest,
+    LogEvent,
     ModelHealth,
     ModelSwitch,
     ParameterUpdate,
 )
+from llmopt_client.halt import HaltDecision, HaltGuard, should_halt_optimization
 from llmopt_client.instrument import CallLabels, LlmCall, Outcome, current_call
+from llmopt_client.logs import ExporterHandler, JsonFormatter, StructuredLogger, get_logger
+from llmopt_client.spans import OptimizerTracer, Span
 from llmopt_client.tracing import TraceContext, current_trace, trace_context
 
 __version__ = "0.1.0"
@@ -59,18 +67,28 @@ __all__ = [
     "ExperimentProgress",
     "ExperimentRolledBack",
     "ExperimentStarted",
+    "ExporterHandler",
     "Feedback",
+    "HaltDecision",
+    "HaltGuard",
     "IncidentOpened",
     "IncidentResolved",
+    "JsonFormatter",
     "LlmCall",
     "LlmRequest",
+    "LogEvent",
     "ModelHealth",
     "ModelSwitch",
+    "OptimizerTracer",
     "Outcome",
     "ParameterUpdate",
+    "Span",
+    "StructuredLogger",
     "TraceContext",
     "__version__",
     "current_call",
     "current_trace",
+    "get_logger",
+    "should_halt_optimization",
     "trace_context",
 ]

@@ -319,6 +319,34 @@ class Deployment(Event):
         return self.action == "rolled_back"
 
 
+# --- log -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class LogEvent(Event):
+    """An error or critical log entry of an optimizer service, counted by level and component.
+
+    The text fields go to the exporter's log, never to labels; ``component`` becomes a label (letters,
+    digits and ``_ . : / @ + = -``, at most 128 characters). Critical entries are sent at once.
+    :class:`llmopt_client.ExporterHandler` makes these from log records.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "log"
+
+    level: Literal["error", "critical"]
+    component: str = "optimizer"
+    message: str
+    service: str | None = None
+    logger: str | None = None
+    error_name: str | None = None
+    error_message: str | None = None
+    error_stack: str | None = None
+    request_id: str | None = None
+    experiment_id: str | None = None
+
+    @property
+    def is_critical(self) -> bool:
+        return self.level == "critical"
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     LlmRequest,
     Feedback,
@@ -339,4 +367,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     IncidentOpened,
     IncidentResolved,
     Deployment,
+    LogEvent,
 )

@@ -65,3 +65,46 @@ def test_without_opentelemetry_a_call_starts_its_own_trace(exporter: Exporter) -
         ("llmopt_llm_cost_usd_total", ids),
         ("llmopt_llm_request_duration_seconds_bucket", ids),
     ]
+
+
+SPANS_SCRIPT = """
+import json, llmopt_client
+from llmopt_client import OptimizerTracer, TraceContext
+assert not llmopt_client.spans.HAS_OPENTELEMETRY
+tracer = OptimizerTracer("optimizer-api")
+incoming = TraceContext.from_traceparent(sys.argv[2])
+spans = {}
+with llmopt_client.Client(sys.argv[1]) as client:
+    with tracer.process_request(user_id="u", parent=incoming) as root:
+        spans["process_request"] = root
+        for helper in (tracer.ab_test_selection, tracer.bandit_selection, tracer.quality_evaluation):
+            with helper() as span:
+                spans[span.name] = span
+        with tracer.llm_call(model_id="isolation-spans") as span:
+            spans[span.name] = span
+            with client.llm_call("isolation-spans", provider="stdlib") as call:
+                pass
+    assert client.flush(5)
+print(json.dumps({name: [s.trace_id, s.span_id, s.parent_span_id, s.tags] for name, s in spans.items()}))
+"""
+
+
+def test_without_opentelemetry_the_request_spans_still_carry_one_trace(exporter: Exporter) -> None:
+    output = run_bare(SPANS_SCRIPT, exporter.url, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    spans = json.loads(output)
+    incoming_trace, incoming_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    root_span = spans["process_request"][1]
+    assert spans["process_request"][2:] == [incoming_span, {"user_id": "u", "success": True}]
+    assert {name: (trace, parent) for name, (trace, _, parent, _) in spans.items()} == {
+        "process_request": (incoming_trace, incoming_span),
+        "ab_test_selection": (incoming_trace, root_span),
+        "bandit_selection": (incoming_trace, root_span),
+        "llm_call": (incoming_trace, root_span),
+        "quality_evaluation": (incoming_trace, root_span),
+    }
+    assert len({span_id for _, span_id, _, _ in spans.values()}) == 5
+    ids = {"trace_id": incoming_trace, "span_id": spans["llm_call"][1]}
+    assert exporter.exemplars("isolation-spans") == [
+        ("llmopt_llm_cost_usd_total", ids),
+        ("llmopt_llm_request_duration_seconds_bucket", ids),
+    ]
