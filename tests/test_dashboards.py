@@ -478,6 +478,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[s
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         for group in document["groups"]:
             group.pop("interval", None)
+            # Alerts fire on their first true evaluation, so the alert panels have something to show.
+            for rule in group["rules"]:
+                rule.pop("for", None)
         (rule_dir / path.name).write_text(yaml.safe_dump(document), encoding="utf-8")
     exporter_port, prometheus_port = free_port(), free_port()
     exporter_url = f"http://127.0.0.1:{exporter_port}"
@@ -522,6 +525,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[s
                 for sample in query("timestamp(llmopt:optimization_halt:bool)")["data"]["result"]
             ),
             "the rules evaluated after the last scrape",
+        )
+        _wait_for(
+            lambda: bool(query('ALERTS{alertstate="firing", slo!=""}')["data"]["result"]),
+            "an SLO alert fired",
         )
         yield query
 
