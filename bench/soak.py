@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ ARMS = tuple((bandit, arm) for bandit in ("temperature", "top_p") for arm in ("a
 REQUEST_MIX = {"batch": 55, "single": 25, "gzip": 5, "retry": 8, "invalid": 5, "malformed": 2}
 EVENT_MIX = {"llm": 70, "feedback": 10, "bandit": 8, "budget": 4, "progress": 4, "health": 4}
 BATCH_EVENTS = (5, 60)
+MAX_IN_FLIGHT = 64  # ingest requests awaiting an answer at once, as a fleet of optimizers might
 
 
 class Traffic:
@@ -171,28 +173,33 @@ class Results:
     requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     unexpected: Counter[str] = field(default_factory=Counter)  # kind: answers other than expected
-    ingest_seconds: list[float] = field(default_factory=list)
+    ingest_seconds: list[float] = field(default_factory=list)  # from sending to the answer
+    intended_seconds: list[float] = field(default_factory=list)  # from when it was due to the answer
     scrape_seconds: list[float] = field(default_factory=list)
     scrape_failures: int = 0
     rss: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, bytes)
     events_applied: int = 0
     events_duplicate: int = 0
     max_lag_seconds: float = 0.0  # how late the generator sent a request, at worst
-    load_before: float = 0.0  # 1-minute load average of the machine before the traffic began
+    load: list[float] = field(default_factory=list)  # the machine's 1-minute load average, sampled
 
 
 EXPECTED_STATUS = {"batch": 200, "single": 200, "gzip": 200, "retry": 200, "invalid": 422, "malformed": 400}
 
 
-async def send(client: httpx.AsyncClient, traffic: Traffic, request: Request, results: Results) -> None:
+async def send(
+    client: httpx.AsyncClient, traffic: Traffic, request: Request, due: float, results: Results
+) -> None:
     headers = {"Content-Type": "application/json", **request.headers}
-    started = time.perf_counter()
+    started = time.monotonic()
     try:
         response = await client.post("/v1/events", content=request.body, headers=headers)
     except httpx.HTTPError as err:
         results.unexpected[f"{request.kind}: {type(err).__name__}"] += 1
         return
-    results.ingest_seconds.append(time.perf_counter() - started)
+    answered = time.monotonic()
+    results.ingest_seconds.append(answered - started)
+    results.intended_seconds.append(answered - due)
     results.statuses[response.status_code] += 1
     if response.status_code != EXPECTED_STATUS[request.kind]:
         results.unexpected[f"{request.kind}: {response.status_code}"] += 1
@@ -207,39 +214,45 @@ async def send(client: httpx.AsyncClient, traffic: Traffic, request: Request, re
             traffic.acknowledged.append((request.plain, request.fresh))
 
 
-async def generate(
-    client: httpx.AsyncClient, traffic: Traffic, rate: float, until: float, results: Results
-) -> None:
-    """Open loop: request i leaves at start + i / rate, whether or not earlier ones were answered."""
+async def generate(url: str, traffic: Traffic, rate: float, until: float, results: Results) -> None:
+    """Request i is due at start + i / rate, answered or not the earlier ones, up to MAX_IN_FLIGHT
+    at once; a request sent late is still timed from when it was due."""
+    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+    slots = asyncio.Semaphore(MAX_IN_FLIGHT)
     in_flight: set[asyncio.Task[None]] = set()
+
+    def finished(task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        slots.release()
+
     start = time.monotonic()
-    sent = 0
-    while (now := time.monotonic()) < until:
-        due = start + sent / rate
-        if due > now:
-            await asyncio.sleep(due - now)
-        results.max_lag_seconds = max(results.max_lag_seconds, time.monotonic() - due)
-        task = asyncio.create_task(send(client, traffic, traffic.request(), results))
-        results.requests += 1
-        in_flight.add(task)
-        task.add_done_callback(in_flight.discard)
-        sent += 1
-    await asyncio.gather(*in_flight)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+        while (due := start + results.requests / rate) < until:
+            # Always yield, even when behind: the answers of earlier requests need the loop too.
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await slots.acquire()
+            results.max_lag_seconds = max(results.max_lag_seconds, time.monotonic() - due)
+            task = asyncio.create_task(send(client, traffic, traffic.request(), due, results))
+            task.add_done_callback(finished)
+            in_flight.add(task)
+            results.requests += 1
+        await asyncio.gather(*in_flight)
 
 
-async def scrape_every_second(client: httpx.AsyncClient, until: float, results: Results) -> None:
-    while time.monotonic() < until:
-        started = time.perf_counter()
-        try:
-            response = await client.get("/metrics")
-            if response.status_code == 200:
-                results.scrape_seconds.append(time.perf_counter() - started)
-            else:
+def scrape_every_second(url: str, stop: threading.Event, results: Results) -> None:
+    """Prometheus' part, on its own thread so that it keeps time whatever the generator does."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                response = client.get("/metrics")
+                if response.status_code == 200:
+                    results.scrape_seconds.append(time.monotonic() - started)
+                else:
+                    results.scrape_failures += 1
+            except httpx.HTTPError:
                 results.scrape_failures += 1
-                results.statuses[response.status_code] += 1
-        except httpx.HTTPError:
-            results.scrape_failures += 1
-        await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - started)))
+            stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
 
 
 def rss_bytes(pid: int) -> int:
@@ -250,30 +263,32 @@ def rss_bytes(pid: int) -> int:
     return int(match.group(1)) * 1024
 
 
-async def sample_rss(pid: int, began: float, until: float, period: float, results: Results) -> None:
+def sample_memory(pid: int, began: float, period: float, stop: threading.Event, results: Results) -> None:
+    """The exporter's RSS and the machine's load average, every ``period`` seconds."""
     while True:
         results.rss.append((time.monotonic() - began, rss_bytes(pid)))
-        if time.monotonic() + period > until:
+        results.load.append(os.getloadavg()[0])
+        if stop.wait(period):
             return
-        await asyncio.sleep(period)
 
 
-async def soak(url: str, pid: int, args: argparse.Namespace) -> Results:
-    results = Results(load_before=os.getloadavg()[0])
-    traffic = Traffic(args.seed)
+def soak(url: str, pid: int, args: argparse.Namespace) -> Results:
+    results = Results(load=[os.getloadavg()[0]])
     began = time.monotonic()
-    until = began + args.duration
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with (
-        httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as ingest,
-        httpx.AsyncClient(base_url=url, timeout=10) as scraper,
-    ):
-        await asyncio.gather(
-            generate(ingest, traffic, args.rate, until, results),
-            scrape_every_second(scraper, until, results),
-            sample_rss(pid, began, until, args.rss_period, results),
-        )
-        results.rss.append((time.monotonic() - began, rss_bytes(pid)))
+    stop = threading.Event()
+    watchers = [
+        threading.Thread(target=scrape_every_second, args=(url, stop, results)),
+        threading.Thread(target=sample_memory, args=(pid, began, args.rss_period, stop, results)),
+    ]
+    for watcher in watchers:
+        watcher.start()
+    try:
+        asyncio.run(generate(url, Traffic(args.seed), args.rate, began + args.duration, results))
+    finally:
+        stop.set()
+        for watcher in watchers:
+            watcher.join()
+    results.rss.append((time.monotonic() - began, rss_bytes(pid)))
     return results
 
 
@@ -357,7 +372,7 @@ def report(
     args: argparse.Namespace, results: Results, verdict: Verdict, exporter: tuple[float, float]
 ) -> str:
     ms = 1000.0
-    ingest, scrapes = results.ingest_seconds, results.scrape_seconds
+    ingest, intended, scrapes = results.ingest_seconds, results.intended_seconds, results.scrape_seconds
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(results.statuses.items()))
     unexpected = sum(results.unexpected.values())
     rss_start, rss_end = results.rss[0][1] / MIB, results.rss[-1][1] / MIB
@@ -368,9 +383,10 @@ def report(
         "## Soak",
         "",
         f"`make soak` (`python bench/soak.py --duration {args.duration:g} --rate {args.rate:g}`), "
-        f"{datetime.now(UTC):%Y-%m-%d}, on {', '.join(machine())}; load average {results.load_before:.2f} "
-        "before the traffic began. The exporter runs with its default settings on loopback; the load "
-        "generator and the scraper share the machine with it.",
+        f"{datetime.now(UTC):%Y-%m-%d}, on {', '.join(machine())}; 1-minute load average "
+        f"{results.load[0]:.2f} before the traffic and at most {max(results.load):.2f} during it. The "
+        "exporter runs with its default settings on loopback; the load generator and the scraper share "
+        "the machine with it, so other work on the machine shows in the latencies.",
         "",
         f"Traffic, open-loop at a fixed rate: {mix['batch']} % batches of {low}-{high} events, "
         f"{mix['single']} % single events, {mix['gzip']} % gzip batches, {mix['retry']} % retries of an "
@@ -383,7 +399,7 @@ def report(
         "|---|---|",
         f"| Duration | {args.duration:g} s, warm-up {args.warmup:g} s |",
         f"| Ingest requests | {results.requests} at {args.rate:g}/s "
-        f"(sent at most {results.max_lag_seconds * ms:.0f} ms late) |",
+        f"(sent at most {results.max_lag_seconds * ms:.0f} ms late, at most {MAX_IN_FLIGHT} at once) |",
         f"| Answers | {statuses} |",
         f"| 5xx answers | {verdict.server_errors} |",
         f"| Unexpected answers | {unexpected} {dict(results.unexpected) if unexpected else ''} |",
@@ -391,6 +407,8 @@ def report(
         f"exporter ({results.events_applied / args.duration:.0f}/s); {results.events_duplicate} duplicates |",
         f"| Ingest latency | p50 {percentile(ingest, 0.5) * ms:.2f} ms, "
         f"p99 {percentile(ingest, 0.99) * ms:.2f} ms, max {max(ingest) * ms:.1f} ms |",
+        f"| Ingest latency from when due | p50 {percentile(intended, 0.5) * ms:.2f} ms, "
+        f"p99 {percentile(intended, 0.99) * ms:.2f} ms, max {max(intended) * ms:.1f} ms |",
         f"| Scrapes | {len(scrapes)} ({results.scrape_failures} failed), "
         f"p50 {percentile(scrapes, 0.5) * ms:.1f} ms, p99 {percentile(scrapes, 0.99) * ms:.1f} ms |",
         f"| RSS | start {rss_start:.1f} MiB, after warm-up {rss_warm:.1f} MiB, middle {rss_middle:.1f} MiB, "
@@ -457,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wait_ready(url, process)
             print(f"soak: {args.duration:g} s at {args.rate:g} requests/s against {url} (pid {process.pid})")
-            results = asyncio.run(soak(url, process.pid, args))
+            results = soak(url, process.pid, args)
             exporter = exporter_counts(url)
             if process.poll() is not None:
                 raise RuntimeError(f"the exporter exited with {process.returncode} during the soak")
