@@ -217,7 +217,11 @@ async def send(
 async def generate(url: str, traffic: Traffic, rate: float, until: float, results: Results) -> None:
     """Request i is due at start + i / rate, answered or not the earlier ones, up to MAX_IN_FLIGHT
     at once; a request sent late is still timed from when it was due."""
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+    # Idle connections are dropped before the server's keep-alive timeout (uvicorn: 5 s) could close
+    # one just as a request goes out on it.
+    limits = httpx.Limits(
+        max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT, keepalive_expiry=2.0
+    )
     slots = asyncio.Semaphore(MAX_IN_FLIGHT)
     in_flight: set[asyncio.Task[None]] = set()
 
@@ -402,7 +406,7 @@ def report(
         f"(sent at most {results.max_lag_seconds * ms:.0f} ms late, at most {MAX_IN_FLIGHT} at once) |",
         f"| Answers | {statuses} |",
         f"| 5xx answers | {verdict.server_errors} |",
-        f"| Unexpected answers | {unexpected} {dict(results.unexpected) if unexpected else ''} |",
+        f"| Unexpected answers | {unexpected}{f' {dict(results.unexpected)}' if unexpected else ''} |",
         f"| Events applied | {results.events_applied} acknowledged, {exporter[0]:.0f} counted by the "
         f"exporter ({results.events_applied / args.duration:.0f}/s); {results.events_duplicate} duplicates |",
         f"| Ingest latency | p50 {percentile(ingest, 0.5) * ms:.2f} ms, "
