@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run test lint format docs bench clean
+.PHONY: help venv tools run test lint format docs bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,13 +29,13 @@ test: venv tools lint ## Lint, then run every test: unit, contract, promtool/amt
 	$(PY) -m pytest
 
 lint: venv ## ruff (lint and format check) and mypy --strict
-	$(VENV)/bin/ruff check app client tests examples
-	$(VENV)/bin/ruff format --check app client tests examples
+	$(VENV)/bin/ruff check app client tests examples bench
+	$(VENV)/bin/ruff format --check app client tests examples bench
 	$(VENV)/bin/mypy
 
 format: venv ## Apply ruff's formatting and safe fixes
-	$(VENV)/bin/ruff check --fix app client tests examples
-	$(VENV)/bin/ruff format app client tests examples
+	$(VENV)/bin/ruff check --fix app client tests examples bench
+	$(VENV)/bin/ruff format app client tests examples bench
 
 .PHONY: rules
 rules: venv ## Render the alert and recording rules of alerts/ from alerts/config.yml
@@ -48,5 +48,8 @@ dashboards: venv ## Render the Grafana dashboards of grafana/dashboards from app
 docs: venv ## Regenerate docs/metrics.md from the metric declarations
 	$(PY) -m app.catalog > docs/metrics.md
 
+soak: venv ## Soak the real exporter on loopback for 3 minutes: zero 5xx, flat memory; writes docs/benchmarks.md
+	$(PY) bench/soak.py $(ARGS)
+
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
