@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 
 class RecentIds:
@@ -32,6 +32,23 @@ class RecentIds:
             self._seen.move_to_end(event_id)
         while len(self._seen) > self._max_size:
             self._seen.popitem(last=False)
+
+    def export(self) -> list[list[object]]:
+        """The remembered ids with their ages in seconds, oldest first (for a snapshot)."""
+        self._forget_old()
+        now = self._clock()
+        return [[event_id, now - seen_at] for event_id, seen_at in self._seen.items()]
+
+    def restore(self, entries: Iterable[Sequence[object]]) -> None:
+        """Remember ids saved by :meth:`export`, keeping their ages (a restart forgets no retry)."""
+        now = self._clock()
+        for event_id, age in entries:
+            if isinstance(event_id, str) and isinstance(age, int | float):
+                self._seen[event_id] = now - float(age)
+        self._seen = OrderedDict(sorted(self._seen.items(), key=lambda item: item[1]))
+        while len(self._seen) > self._max_size:
+            self._seen.popitem(last=False)
+        self._forget_old()
 
     def _forget_old(self) -> None:
         horizon = self._clock() - self._max_age

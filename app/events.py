@@ -19,6 +19,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -47,7 +48,26 @@ Count = Annotated[int, Field(ge=0)]
 Ratio = Annotated[float, Field(ge=0, le=1)]
 Score = Annotated[float, Field(ge=0, le=100)]
 # Event times are RFC 3339 with a zone, or Unix seconds.
-Timestamp = Annotated[AwareDatetime, Field(strict=False)]
+# The latest Unix time accepted (year 2100): larger numbers are almost surely milliseconds.
+_MAX_UNIX_SECONDS = 4_102_444_800
+
+
+def _unix_seconds(value: object) -> object:
+    """A JSON number is Unix seconds; a string must be RFC 3339 with a zone (not a number)."""
+    if isinstance(value, str):
+        if value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+            raise ValueError("a timestamp string must be RFC 3339 with a zone; send Unix seconds as a number")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a timestamp is an RFC 3339 string with a zone or Unix seconds as a number")
+    if not 0 <= value <= _MAX_UNIX_SECONDS:
+        raise ValueError(
+            f"a number timestamp is Unix seconds between 0 and {_MAX_UNIX_SECONDS} (not milliseconds)"
+        )
+    return datetime.fromtimestamp(value, UTC)
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_unix_seconds), Field(strict=False)]
 
 
 def _not_all_zero(value: str) -> str:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import __version__
+from app import __version__, openapi
 from app import metrics as m
 from app.api import admin, exposition, health, ingest, landing
 from app.auth import Authenticator
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     recorder = Recorder(store, clock)
     recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
     ingestor = Ingestor(store, recorder, settings.max_batch_events, recent_ids)
-    exporter = Exporter(settings, store, recorder, ingestor, Authenticator(settings))
+    exporter = Exporter(settings, store, recorder, ingestor, Authenticator(settings), recent_ids)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         lifespan=lifespan,
     )
     app.state.exporter = exporter
+    openapi.install(app)
     for module in (landing, ingest, admin, exposition, health):
         app.include_router(module.router)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -124,7 +125,8 @@ def restore_snapshot(exporter: Exporter) -> None:
             return
         try:
             exporter.recorder.import_state(state)
-        except ValueError as err:
+            exporter.recent_ids.restore(state.get("recent_event_ids", []))
+        except (TypeError, ValueError) as err:
             raise set_aside(path, str(err)) from err
     except CorruptSnapshot as err:
         exporter.store.inc(m.SNAPSHOT_RESTORE_FAILURES)
@@ -137,7 +139,9 @@ async def save_snapshot(exporter: Exporter) -> None:
     path = exporter.settings.snapshot_file
     if path is None:
         return
-    state = exporter.recorder.export_state()  # taken on the event loop: one consistent moment
+    # Taken on the event loop: one consistent moment. The recent event ids go along, so a retry
+    # that arrives after a restart is still recognised.
+    state = {**exporter.recorder.export_state(), "recent_event_ids": exporter.recent_ids.export()}
     try:
         await asyncio.to_thread(write_snapshot, path, state)
     except (OSError, TypeError, ValueError) as err:

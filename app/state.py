@@ -8,6 +8,7 @@ from fastapi import Request
 
 from app.auth import Authenticator
 from app.config import Settings
+from app.dedup import RecentIds
 from app.ingest import Ingestor
 from app.recorder import Recorder
 from app.store import MetricStore
@@ -20,6 +21,7 @@ class Exporter:
     recorder: Recorder
     ingestor: Ingestor
     auth: Authenticator
+    recent_ids: RecentIds
     is_ready: bool = field(default=False)
 
 

@@ -329,3 +329,28 @@ def test_sigterm_is_a_graceful_stop(tmp_path: Path) -> None:
     messages = [json.loads(line)["message"] for line in (tmp_path / "log").read_text().splitlines()]
     assert "Shutting down" in messages
     assert messages[-1].startswith("Finished server process")
+
+
+def test_dedup_survives_a_restart(tmp_path: Path) -> None:
+    settings = Settings(snapshot_file=tmp_path / "state.json")
+    event = request(event_id="retried-after-restart")
+    with TestClient(create_app(settings, clock=lambda: CLOCK)) as client:
+        assert Exporter(client).post(event).json()["accepted"] == 1
+    with TestClient(create_app(settings, clock=lambda: CLOCK)) as client:
+        answer = Exporter(client).post(event).json()
+        assert (answer["accepted"], answer["duplicates"]) == (0, 1)
+
+
+def test_restored_ids_keep_their_age() -> None:
+    now = [100.0]
+    window = RecentIds(max_size=10, max_age_seconds=60, clock=lambda: now[0])
+    window.remember(["old"])
+    now[0] = 150.0
+    window.remember(["new"])
+    saved = window.export()
+    restored = RecentIds(max_size=10, max_age_seconds=60, clock=lambda: 1000.0)
+    restored.restore(saved)
+    assert ("old" in restored, "new" in restored) == (True, True)
+    later = RecentIds(max_size=10, max_age_seconds=60, clock=lambda: 1000.0)
+    later.restore([[event_id, age + 20] for event_id, age in saved])
+    assert ("old" in later, "new" in later) == (False, True)

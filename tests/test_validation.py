@@ -45,6 +45,10 @@ BAD_EVENTS = [
     pytest.param(llm(colour="blue"), "colour", id="unknown-field"),
     pytest.param(llm(timestamp="2026-11-27T10:00:00"), "timestamp", id="timestamp-without-zone"),
     pytest.param(llm(timestamp="yesterday"), "timestamp", id="timestamp-unreadable"),
+    pytest.param(llm(timestamp="1795737600"), "timestamp", id="timestamp-number-in-a-string"),
+    pytest.param(llm(timestamp=1795737600000), "timestamp", id="timestamp-in-milliseconds"),
+    pytest.param(llm(timestamp=-1), "timestamp", id="timestamp-negative"),
+    pytest.param(llm(timestamp=True), "timestamp", id="timestamp-boolean"),
     pytest.param(llm(trace_id="XYZ"), "trace_id", id="bad-trace-id"),
     pytest.param(llm(trace_id="0" * 32), "trace_id", id="all-zero-trace-id"),
     pytest.param(llm(span_id="abc"), "span_id", id="bad-span-id"),
@@ -229,3 +233,13 @@ def test_batch_over_the_event_limit_is_413() -> None:
         assert (
             after[key("llmopt_exporter_events_rejected_total", type="llm_request", reason="too_large")] == 4
         )
+
+
+@pytest.mark.parametrize(
+    "timestamp", [1795737600, 1795737600.5, "2026-11-27T00:00:00Z", "2026-11-27T01:00:00+01:00"]
+)
+def test_timestamps_are_unix_seconds_or_rfc3339(exporter: Exporter, timestamp: object) -> None:
+    event = {"type": "model_health", "model": "m", "available": True, "timestamp": timestamp}
+    assert exporter.post(event).status_code == 200
+    seen = exporter.scrape()[key("llmopt_model_last_check_timestamp_seconds", model="m", provider="unknown")]
+    assert int(seen) == 1795737600

@@ -9,7 +9,7 @@ from app import metrics as m
 from app.api.ingest import refusal
 from app.state import Exporter, exporter_of
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses={401: {"description": "A valid ingest bearer token is required."}})
 
 
 def _authorized(request: Request) -> Exporter | None:

@@ -13,7 +13,12 @@ from app.state import exporter_of
 router = APIRouter()
 
 
-@router.get("/metrics", summary="Scrape the metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Scrape the metrics",
+    response_class=Response,
+    responses={401: {"description": "A credential is required (metrics_bearer_token or basic auth)."}},
+)
 def get_metrics(request: Request) -> Response:
     # A plain `def`: rendering runs in the threadpool, so a scrape never holds up the event loop.
     exporter = exporter_of(request)

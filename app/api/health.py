@@ -15,7 +15,12 @@ async def healthz() -> str:
     return "ok\n"
 
 
-@router.get("/readyz", response_class=PlainTextResponse, summary="Readiness")
+@router.get(
+    "/readyz",
+    response_class=PlainTextResponse,
+    summary="Readiness",
+    responses={503: {"description": "Starting or stopping."}},
+)
 async def readyz(request: Request) -> PlainTextResponse:
     if exporter_of(request).is_ready:
         return PlainTextResponse("ready\n")
