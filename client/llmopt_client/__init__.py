@@ -36,6 +36,7 @@ from llmopt_client.events import (
     ParameterUpdate,
 )
 from llmopt_client.instrument import CallLabels, LlmCall, Outcome, current_call
+from llmopt_client.replicas import STATE_KEY, ClientOptions, ReplicaClient, replica_order, routing_key
 from llmopt_client.tracing import TraceContext, current_trace, trace_context
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL_EVENTS",
     "DEFAULT_URL",
+    "STATE_KEY",
     "BanditConverged",
     "BanditPull",
     "BanditReward",
@@ -52,6 +54,7 @@ __all__ = [
     "Business",
     "CallLabels",
     "Client",
+    "ClientOptions",
     "ClientStats",
     "Deployment",
     "Event",
@@ -68,9 +71,12 @@ __all__ = [
     "ModelSwitch",
     "Outcome",
     "ParameterUpdate",
+    "ReplicaClient",
     "TraceContext",
     "__version__",
     "current_call",
     "current_trace",
+    "replica_order",
+    "routing_key",
     "trace_context",
 ]
