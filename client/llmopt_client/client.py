@@ -321,14 +321,26 @@ class Client:
         return []
 
     def _hand_off(self, batch: list[_Pending]) -> list[_Pending]:
-        """Give the events of a batch that never reached the server to another replica, if there
-        is a taker; keep the pinned ones, and all of them when there is none. Returns those kept."""
-        movable = [event for event in batch if not event.is_pinned]
-        if self._handoff is None or not movable or not self._handoff([event.payload for event in movable]):
+        """The server is unreachable: give every event that never reached it (of this batch and of
+        the buffer) to another replica, if there is a taker. Pinned events stay, and all of them
+        when there is no taker. Returns the events of the batch to keep."""
+        if self._handoff is None:
             return batch
         with self._wakeup:
-            self._in_flight -= len(movable)
-        return [event for event in batch if event.is_pinned]
+            waiting = [event for event in self._buffer if not event.is_pinned]
+            if waiting:  # counted as in flight while they are offered
+                self._buffer = deque(event for event in self._buffer if event.is_pinned)
+                self._in_flight += len(waiting)
+        movable = [event for event in batch if not event.is_pinned] + waiting
+        if movable and self._handoff([event.payload for event in movable]):
+            with self._wakeup:
+                self._in_flight -= len(movable)
+            return [event for event in batch if event.is_pinned]
+        if waiting:
+            with self._wakeup:
+                self._in_flight -= len(waiting)
+                self._buffer = deque(sorted([*self._buffer, *waiting], key=lambda event: event.seq))
+        return batch
 
     def _settle(self, events: list[_Pending], *, is_sent: bool, detail: str = "") -> None:
         with self._wakeup:

@@ -97,11 +97,11 @@ def replicas() -> Iterator[Callable[..., Replica]]:
 def new_replica_client() -> Iterator[Callable[..., ReplicaClient]]:
     made: list[ReplicaClient] = []
 
-    def make(urls: Sequence[str], timeout: float = 5.0) -> ReplicaClient:
+    def make(urls: Sequence[str], timeout: float = 5.0, batch_size: int = 50) -> ReplicaClient:
         client = ReplicaClient(
             urls,
             flush_interval=60,
-            batch_size=50,
+            batch_size=batch_size,
             timeout=timeout,
             retry_initial=0.05,
             retry_max=0.2,
@@ -243,13 +243,20 @@ def routing_key_of(wire: dict[str, object]) -> str:
     return STATE_KEY if wire["type"] == "experiment" else str(wire["event_id"])
 
 
+@pytest.mark.parametrize(
+    "batch_size",
+    [
+        pytest.param(50, id="in-one-batch"),
+        pytest.param(5, id="queued-behind-the-pinned-batch"),
+    ],
+)
 def test_an_event_that_may_have_been_applied_waits_for_its_replica(
-    replicas: Callable[..., Replica], new_replica_client: Callable[..., ReplicaClient]
+    replicas: Callable[..., Replica], new_replica_client: Callable[..., ReplicaClient], batch_size: int
 ) -> None:
     hanging = replicas(answers=[HANG])
     others = [replicas(), replicas()]
     urls = [hanging.url, *(server.url for server in others)]
-    client = new_replica_client(urls, timeout=0.3)
+    client = new_replica_client(urls, timeout=0.3, batch_size=batch_size)
     pinned = ids_preferring(hanging.url, urls, 5)
     for event_id in pinned:
         client.emit(Feedback(event_id=event_id, thumbs="up"))
@@ -257,7 +264,7 @@ def test_an_event_that_may_have_been_applied_waits_for_its_replica(
     assert wait_until(lambda: client.stats.retried >= 5, timeout=3), "the first attempt got no answer"
     hanging.stop()  # now refused: the events may not move, the replica may have applied them
 
-    later = ids_preferring(hanging.url, urls, 10)[5:]
+    later = ids_preferring(hanging.url, urls, 17)[5:]
     for event_id in later:
         client.emit(Feedback(event_id=event_id, thumbs="up"))
     assert not client.flush(timeout=1.0)
@@ -268,7 +275,7 @@ def test_an_event_that_may_have_been_applied_waits_for_its_replica(
     revived = replicas(hanging.port)
     assert client.flush(timeout=5)
     assert revived.ids() == pinned
-    assert (client.stats.sent, client.stats.failed_over) == (10, 5)
+    assert (client.stats.sent, client.stats.failed_over) == (17, 12)
 
 
 def test_unreachable_and_unanswered_requests_are_told_apart(replicas: Callable[..., Replica]) -> None:
