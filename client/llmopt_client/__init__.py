@@ -36,7 +36,14 @@ from llmopt_client.events import (
     ParameterUpdate,
 )
 from llmopt_client.instrument import CallLabels, LlmCall, Outcome, current_call
-from llmopt_client.replicas import STATE_KEY, ClientOptions, ReplicaClient, replica_order, routing_key
+from llmopt_client.replicas import (
+    STATE_KEY,
+    ClientOptions,
+    ReplicaClient,
+    replica_order,
+    replica_urls,
+    routing_key,
+)
 from llmopt_client.tracing import TraceContext, current_trace, trace_context
 
 __version__ = "0.1.0"
@@ -77,6 +84,7 @@ __all__ = [
     "current_call",
     "current_trace",
     "replica_order",
+    "replica_urls",
     "routing_key",
     "trace_context",
 ]

@@ -27,6 +27,7 @@ import atexit
 import hashlib
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -111,6 +112,17 @@ def replica_order(key: str, urls: Sequence[str]) -> list[str]:
     return sorted(urls, key=weight, reverse=True)
 
 
+def replica_urls(host: str, port: int, *, scheme: str = "http") -> list[str]:
+    """A URL for every address ``host`` resolves to, sorted: the ready replicas behind a headless
+    Kubernetes Service, for instance. Raises OSError when the name does not resolve."""
+    addresses = sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    return [f"{scheme}://[{a}]:{port}" if ":" in a else f"{scheme}://{a}:{port}" for a in addresses]
+
+
+def _normalized(urls: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(url.rstrip("/") for url in urls))
+
+
 def _wire_key(payload: bytes) -> str:
     wire = json.loads(payload)
     if (wire["type"], wire.get("action")) in _STATE_WIRE:
@@ -122,32 +134,55 @@ class ReplicaClient:
     """Sends events to several replicas of the exporter, each event to the replica its key picks.
 
     ``urls`` are the base URLs of the replicas; every client of a deployment must be given the
-    same set (in any order). Each replica gets its own :class:`llmopt_client.Client`, with the
-    ``options`` given here, so batching, retries and backoff work per replica as they do for one.
-    A replica found unreachable is skipped for ``retry_initial`` seconds, doubling up to
-    ``retry_max`` while it stays unreachable.
+    same set (in any order). It may also be a function returning them, e.g.
+    ``lambda: replica_urls("llmopt-exporter.monitoring.svc", 9477)``, which is called again every
+    ``refresh_interval`` seconds in the background: a replica that appears gets its share of the
+    keys, one that disappears gets no new events and its queued ones move on.
+
+    Each replica gets its own :class:`llmopt_client.Client`, with the ``options`` given here, so
+    batching, retries and backoff work per replica as they do for one. A replica found
+    unreachable is skipped for ``retry_initial`` seconds, doubling up to ``retry_max`` while it
+    stays unreachable.
     """
 
-    def __init__(self, urls: Sequence[str], **options: Unpack[ClientOptions]) -> None:
-        self.urls = tuple(dict.fromkeys(url.rstrip("/") for url in urls))
+    def __init__(
+        self,
+        urls: Sequence[str] | Callable[[], Sequence[str]],
+        *,
+        refresh_interval: float = 30.0,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        self._resolve = urls if callable(urls) else None
+        self.urls = _normalized(urls() if callable(urls) else urls)
         if not self.urls:
             raise ValueError("at least one replica URL is needed")
+        self._options = options
         self._cooldown_initial = options.get("retry_initial", 0.5)
         self._cooldown_max = options.get("retry_max", 30.0)
         self._close_timeout = options.get("close_timeout", 5.0)
         self._lock = threading.Lock()
+        # Every replica's client, also of replicas no longer listed until their events are out.
         self._clients: dict[str, Client] = {}
         # Per replica: skipped until this time.monotonic(), the unreachable streak, and how many
         # events it had delivered when it was last found unreachable.
-        self._down_until = dict.fromkeys(self.urls, 0.0)
-        self._streak = dict.fromkeys(self.urls, 0)
-        self._sent_at_failure = dict.fromkeys(self.urls, 0)
+        self._down_until: dict[str, float] = {}
+        self._streak: dict[str, int] = {}
+        self._sent_at_failure: dict[str, int] = {}
         self._failed_over = 0
         for url in self.urls:
-            client = Client(url, **options)
-            client._handoff = lambda payloads, source=url: self._take_from(source, payloads)
-            self._clients[url] = client
+            self._add(url)
+        self._stopping = threading.Event()
+        if self._resolve is not None:
+            threading.Thread(
+                target=self._refresh_every, args=(refresh_interval,), name="llmopt-replicas", daemon=True
+            ).start()
         atexit.register(self.close)
+
+    def _add(self, url: str) -> None:
+        client = Client(url, **self._options)
+        client._handoff = lambda payloads: self._take_from(url, payloads)
+        self._clients[url] = client
+        self._down_until[url], self._streak[url], self._sent_at_failure[url] = 0.0, 0, 0
 
     # --- the caller's side -----------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -171,7 +206,9 @@ class ReplicaClient:
         True once all of it is settled, also the events that moved to another replica."""
         deadline = time.monotonic() + (self._close_timeout if timeout is None else timeout)
         while True:
-            for client in self._clients.values():
+            with self._lock:
+                clients = list(self._clients.values())
+            for client in clients:
                 if not client.flush(max(0.0, deadline - time.monotonic())):
                     return False
             # Events that failed over may have landed on a replica flushed before.
@@ -184,9 +221,12 @@ class ReplicaClient:
         """Flush, then stop every replica's client; what is still unsent after ``timeout``
         seconds (default ``close_timeout``) is dropped. Idempotent; also runs at exit."""
         atexit.unregister(self.close)
+        self._stopping.set()
         deadline = time.monotonic() + (self._close_timeout if timeout is None else timeout)
         self.flush(max(0.0, deadline - time.monotonic()))
-        for client in self._clients.values():
+        with self._lock:
+            clients = list(self._clients.values())
+        for client in clients:
             client.close(max(0.0, deadline - time.monotonic()))
 
     @property
@@ -206,7 +246,38 @@ class ReplicaClient:
 
     def replica_stats(self) -> dict[str, ClientStats]:
         """The counters of each replica's client, by URL."""
-        return {url: client.stats for url, client in self._clients.items()}
+        with self._lock:
+            return {url: client.stats for url, client in self._clients.items()}
+
+    def refresh(self) -> None:
+        """Take the replica list from the ``urls`` function now (it is also done periodically)."""
+        if self._resolve is None:
+            return
+        try:
+            urls = _normalized(self._resolve())
+        except OSError as err:
+            log.warning("cannot list the replicas, keeping %d: %s", len(self.urls), err)
+            return
+        if not urls:
+            log.warning("the replica list came back empty, keeping %d", len(self.urls))
+            return
+        retired: list[Client] = []
+        with self._lock:
+            if urls != self.urls:
+                log.info("replicas now %s", ", ".join(urls))
+            for url in urls:
+                if url not in self._clients:
+                    self._add(url)
+            self.urls = urls
+            for url, client in list(self._clients.items()):
+                if url not in urls and client.stats.pending == 0:
+                    retired.append(self._clients.pop(url))
+        for client in retired:
+            client.close(0)
+
+    def _refresh_every(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            self.refresh()
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """:meth:`flush` without blocking the event loop."""

@@ -25,6 +25,7 @@ from llmopt_client import (
     ModelHealth,
     ReplicaClient,
     replica_order,
+    replica_urls,
     routing_key,
 )
 from llmopt_client.transport import Verdict, encode_batch, post_batch
@@ -97,7 +98,9 @@ def replicas() -> Iterator[Callable[..., Replica]]:
 def new_replica_client() -> Iterator[Callable[..., ReplicaClient]]:
     made: list[ReplicaClient] = []
 
-    def make(urls: Sequence[str], timeout: float = 5.0, batch_size: int = 50) -> ReplicaClient:
+    def make(
+        urls: Sequence[str] | Callable[[], Sequence[str]], timeout: float = 5.0, batch_size: int = 50
+    ) -> ReplicaClient:
         client = ReplicaClient(
             urls,
             flush_interval=60,
@@ -297,3 +300,32 @@ def test_llm_calls_are_timed_through_the_replicas(
     assert client.flush(timeout=5)
     (event,) = [event for server in servers for request in server.requests for event in request]
     assert (event["type"], event["model"], event["input_tokens"]) == ("llm_request", "replica-llm", 3)
+
+
+def test_replica_urls_lists_every_address_of_a_name() -> None:
+    assert replica_urls("127.0.0.1", 9477) == ["http://127.0.0.1:9477"]
+    assert set(replica_urls("localhost", 9477, scheme="https")) <= {
+        "https://127.0.0.1:9477",
+        "https://[::1]:9477",
+    }
+
+
+def test_the_replica_list_follows_a_function(
+    replicas: Callable[..., Replica], new_replica_client: Callable[..., ReplicaClient]
+) -> None:
+    first, second, third = replicas(), replicas(), replicas()
+    listed = [first.url, second.url]
+    client = new_replica_client(lambda: listed)
+
+    listed = [first.url, third.url]  # the second is gone, a third came
+    client.refresh()
+    assert client.urls == (first.url, third.url)
+    ids = [f"event-{n}" for n in range(60)]
+    for event_id in ids:
+        client.emit(Feedback(event_id=event_id, thumbs="up"))
+
+    assert client.flush(timeout=5)
+    assert second.requests == []
+    for server in (first, third):
+        assert set(server.ids()) == {id_ for id_ in ids if replica_order(id_, client.urls)[0] == server.url}
+    assert set(client.replica_stats()) == {first.url, third.url}, "the idle client of the second is closed"
