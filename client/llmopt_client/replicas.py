@@ -169,6 +169,8 @@ class ReplicaClient:
         self._streak: dict[str, int] = {}
         self._sent_at_failure: dict[str, int] = {}
         self._failed_over = 0
+        # What the clients of replicas no longer listed had done when they were closed.
+        self._retired = ClientStats(sent=0, retried=0, dropped=0, failed=0, pending=0)
         for url in self.urls:
             self._add(url)
         self._stopping = threading.Event()
@@ -234,7 +236,7 @@ class ReplicaClient:
         """The counters of all replicas' clients added up; ``failed_over`` counts events moved to
         another replica (each then counts as sent, failed or dropped there)."""
         with self._lock:
-            parts = [client.stats for client in self._clients.values()]
+            parts = [self._retired, *(client.stats for client in self._clients.values())]
             return ClientStats(
                 sent=sum(part.sent for part in parts),
                 retried=sum(part.retried for part in parts),
@@ -255,7 +257,7 @@ class ReplicaClient:
             return
         try:
             urls = _normalized(self._resolve())
-        except OSError as err:
+        except Exception as err:  # whatever the lookup raises, the refresh goes on
             log.warning("cannot list the replicas, keeping %d: %s", len(self.urls), err)
             return
         if not urls:
@@ -274,6 +276,16 @@ class ReplicaClient:
                     retired.append(self._clients.pop(url))
         for client in retired:
             client.close(0)
+        with self._lock:
+            for client in retired:
+                done = client.stats
+                self._retired = ClientStats(
+                    sent=self._retired.sent + done.sent,
+                    retried=self._retired.retried + done.retried,
+                    dropped=self._retired.dropped + done.dropped,
+                    failed=self._retired.failed + done.failed,
+                    pending=0,
+                )
 
     def _refresh_every(self, interval: float) -> None:
         while not self._stopping.wait(interval):
