@@ -38,8 +38,9 @@ format: venv ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format app client tests examples bench
 
 .PHONY: rules
-rules: venv ## Render the alert and recording rules of alerts/ from alerts/config.yml
+rules: venv ## Render the rules of alerts/ from alerts/config.yml, and their PrometheusRule
 	$(PY) -m app.rules
+	$(PY) -m app.kubernetes
 
 .PHONY: dashboards
 dashboards: venv ## Render the Grafana dashboards of grafana/dashboards from app/dashboards.py

@@ -43,6 +43,14 @@ from llmopt_client.events import (
 from llmopt_client.halt import HaltDecision, HaltGuard, should_halt_optimization
 from llmopt_client.instrument import CallLabels, LlmCall, Outcome, current_call
 from llmopt_client.logs import ExporterHandler, JsonFormatter, StructuredLogger, get_logger
+from llmopt_client.replicas import (
+    STATE_KEY,
+    ClientOptions,
+    ReplicaClient,
+    replica_order,
+    replica_urls,
+    routing_key,
+)
 from llmopt_client.spans import OptimizerTracer, Span
 from llmopt_client.tracing import TraceContext, current_trace, trace_context
 
@@ -51,6 +59,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL_EVENTS",
     "DEFAULT_URL",
+    "STATE_KEY",
     "BanditConverged",
     "BanditPull",
     "BanditReward",
@@ -60,6 +69,7 @@ __all__ = [
     "Business",
     "CallLabels",
     "Client",
+    "ClientOptions",
     "ClientStats",
     "Deployment",
     "Event",
@@ -82,6 +92,7 @@ __all__ = [
     "OptimizerTracer",
     "Outcome",
     "ParameterUpdate",
+    "ReplicaClient",
     "Span",
     "StructuredLogger",
     "TraceContext",
@@ -89,6 +100,9 @@ __all__ = [
     "current_call",
     "current_trace",
     "get_logger",
+    "replica_order",
+    "replica_urls",
+    "routing_key",
     "should_halt_optimization",
     "trace_context",
 ]

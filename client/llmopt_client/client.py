@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TypeVar, Unpack
 
@@ -47,6 +47,7 @@ class ClientStats:
     dropped: int  # discarded unsent: the buffer was full (oldest first) or the client closed
     failed: int  # refused by the server as invalid, or not encodable as JSON; never retried
     pending: int  # waiting in the buffer or being sent
+    failed_over: int = 0  # moved to another replica because theirs was unreachable (ReplicaClient)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class _Pending:
     seq: int
     payload: bytes
     emitted_at: float  # time.monotonic()
+    # An attempt got no answer, so the server may have applied it: it may be sent again only to
+    # the same server, whose deduplication by event_id then holds.
+    is_pinned: bool = False
 
 
 class Client:
@@ -117,6 +121,9 @@ class Client:
         self._is_dropping = False
         self._sent = self._retried = self._dropped = self._failed = 0
         self._last_problem = ""  # the worker's latest delivery failure, for the log
+        # Set by ReplicaClient: takes the payloads of events that never reached this server to
+        # another replica; False when there is none to take them.
+        self._handoff: Callable[[list[bytes]], bool] | None = None
 
         self._worker = threading.Thread(target=self._run, name="llmopt-client", daemon=True)
         self._worker.start()
@@ -144,15 +151,21 @@ class Client:
             with self._wakeup:
                 self._failed += 1
             return
+        self._enqueue([payload], is_urgent=event.is_critical)
+
+    def _enqueue(self, payloads: list[bytes], *, is_urgent: bool) -> None:
+        """Buffer encoded events; urgent ones go out at once with everything before them."""
         with self._wakeup:
             if self._is_closing:
-                self._dropped += 1
+                self._dropped += len(payloads)
                 return
-            self._last_seq += 1
-            self._buffer.append(_Pending(self._last_seq, payload, time.monotonic()))
+            now = time.monotonic()
+            for payload in payloads:
+                self._last_seq += 1
+                self._buffer.append(_Pending(self._last_seq, payload, now))
             is_overflowing = self._trim_buffer()
             should_wake = len(self._buffer) in (1, self._batch_size)
-            if event.is_critical:
+            if is_urgent:
                 self._send_upto = self._last_seq
                 should_wake = True
             if should_wake:
@@ -290,7 +303,10 @@ class Client:
             return []
         if answer.verdict is Verdict.RETRY:
             self._last_problem = answer.detail
-            return batch
+            return [event if event.is_pinned else replace(event, is_pinned=True) for event in batch]
+        if answer.verdict is Verdict.UNAVAILABLE:
+            self._last_problem = answer.detail
+            return self._hand_off(batch)
         if answer.verdict is Verdict.TOO_LARGE and len(batch) > 1:
             half = len(batch) // 2
             to_retry = self._deliver(batch[:half])
@@ -303,6 +319,28 @@ class Client:
             return self._deliver(valid)
         self._settle(batch, is_sent=False, detail=answer.detail)
         return []
+
+    def _hand_off(self, batch: list[_Pending]) -> list[_Pending]:
+        """The server is unreachable: give every event that never reached it (of this batch and of
+        the buffer) to another replica, if there is a taker. Pinned events stay, and all of them
+        when there is no taker. Returns the events of the batch to keep."""
+        if self._handoff is None:
+            return batch
+        with self._wakeup:
+            waiting = [event for event in self._buffer if not event.is_pinned]
+            if waiting:  # counted as in flight while they are offered
+                self._buffer = deque(event for event in self._buffer if event.is_pinned)
+                self._in_flight += len(waiting)
+        movable = [event for event in batch if not event.is_pinned] + waiting
+        if movable and self._handoff([event.payload for event in movable]):
+            with self._wakeup:
+                self._in_flight -= len(movable)
+            return [event for event in batch if event.is_pinned]
+        if waiting:
+            with self._wakeup:
+                self._in_flight -= len(waiting)
+                self._buffer = deque(sorted([*self._buffer, *waiting], key=lambda event: event.seq))
+        return batch
 
     def _settle(self, events: list[_Pending], *, is_sent: bool, detail: str = "") -> None:
         with self._wakeup:

@@ -15,15 +15,18 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack, cast
+from typing import Protocol, TypedDict, TypeVar, Unpack, cast
 
 from llmopt_client.events import LlmRequest
 from llmopt_client.tracing import TraceContext, trace_context
 
-if TYPE_CHECKING:
-    from llmopt_client.client import Client
-
 F = TypeVar("F", bound=Callable[..., object])
+
+
+class Emitter(Protocol):
+    """What reports a timed call: a :class:`llmopt_client.Client` or a ``ReplicaClient``."""
+
+    def emit(self, event: LlmRequest) -> None: ...
 
 
 class CallLabels(TypedDict, total=False):
@@ -65,7 +68,7 @@ def current_call() -> LlmCall | None:
 class LlmCall:
     """One timed LLM call; use it once, with ``with`` or ``async with``."""
 
-    def __init__(self, client: Client, model: str, labels: CallLabels) -> None:
+    def __init__(self, client: Emitter, model: str, labels: CallLabels) -> None:
         self._client = client
         self._model = model
         self._labels = labels
@@ -119,7 +122,7 @@ class LlmCall:
         self.__exit__(exc_type, exc, tb)
 
 
-def instrument(client: Client, model: str, labels: CallLabels) -> Callable[[F], F]:
+def instrument(client: Emitter, model: str, labels: CallLabels) -> Callable[[F], F]:
     """Decorate a sync or async function so that each call is an :class:`LlmCall`."""
 
     def decorate(func: F) -> F:

@@ -19,6 +19,9 @@ _RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 class Verdict(enum.Enum):
     ACCEPTED = "accepted"
     RETRY = "retry"  # no answer, or an answer that may change: keep the events
+    # The request never reached the server whole (refused, unresolvable, cut while sending), so
+    # nothing was applied: the events may go to another replica.
+    UNAVAILABLE = "unavailable"
     TOO_LARGE = "too_large"  # 413: a smaller batch may pass
     INVALID = "invalid"  # 422: some events are invalid; the others may pass alone
     REFUSED = "refused"  # any other refusal: sending again would not help
@@ -49,8 +52,13 @@ def post_batch(url: str, body: bytes, headers: Mapping[str, str], timeout: float
     except urllib.error.HTTPError as err:
         with err:
             return judge(err.code, err.read())
+    except urllib.error.URLError as err:
+        # urllib wraps only the errors of connecting and sending in URLError: the server never had
+        # the whole body, so it applied nothing.
+        return Answer(Verdict.UNAVAILABLE, f"{type(err).__name__}: {err}")
     except (OSError, http.client.HTTPException) as err:
-        # URLError, refused connections, timeouts and dropped connections all land here.
+        # Timeouts and dropped connections while waiting for the answer: the server may have
+        # applied the batch, so it may only be sent again to the same server.
         return Answer(Verdict.RETRY, f"{type(err).__name__}: {err}")
 
 
