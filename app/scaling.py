@@ -76,6 +76,7 @@ GAUGES: Mapping[MetricSpec, GaugeReading] = {
         "latest", "every replica reports its start time until it sees an improvement"
     ),
     m.LAST_DEPLOYMENT: GaugeReading("latest", "deployment events are spread over the replicas"),
+    m.LAST_LOG_EVENT: GaugeReading("latest", "log events are spread over the replicas"),
     m.BANDIT_ARM_PARAMETER: GaugeReading(
         "fact", "LLM calls and pulls, spread over the replicas, carry the arm's parameter value"
     ),
