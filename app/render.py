@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gzip
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -39,8 +39,10 @@ from app.store import (
     format_value,
 )
 
-# Longest stretch a scrape renders before letting other requests run.
+# Longest stretch a scrape renders before letting other requests run, checked every _CHUNK series.
 SLICE_SECONDS = 0.002
+_CHUNK = 32
+# Level 1 is an order of magnitude faster than prometheus_client's 9, for about 25 % more bytes.
 GZIP_LEVEL = 1
 _openmetrics_latest: Callable[[Collector], bytes] = openmetrics.generate_latest
 _TEXT_TYPE = {"counter": "counter", "gauge": "gauge", "summary": "summary", "histogram": "histogram"}
@@ -70,12 +72,13 @@ class FamilyWriter:
         self.family = family
         self.is_openmetrics = is_openmetrics
         self.name = spec.base_name
+        kind: str
         if is_openmetrics:
-            help_text = escape_label_value(spec.help)
-            self.header = f"# HELP {self.name} {help_text}\n# TYPE {self.name} {spec.kind}\n"
+            name, kind, help_text = self.name, spec.kind, escape_label_value(spec.help)
         else:
+            name, kind = spec.name, _TEXT_TYPE[spec.kind]
             help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
-            self.header = f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {_TEXT_TYPE[spec.kind]}\n"
+        self.header = f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n".encode()
         self.bucket_bounds = [format_value(bound) for bound in family.bounds]
         self.lines: Callable[[Series], str] = getattr(self, "_" + spec.kind)
 
@@ -113,15 +116,14 @@ class FamilyWriter:
             lines.append(f"{name}_sum{labels} {format_value(series.sum)}\n")
         return "".join(lines)
 
-    def cached(self, series: Series) -> str:
-        """The series' lines, rendered now only if an update made them stale."""
+    def refresh(self, series: Series) -> bytes:
+        """Render the series' lines anew and keep them until its next update."""
+        lines = self.lines(series).encode()
         if self.is_openmetrics:
-            if series.om is None:
-                series.om = self.lines(series)
-            return series.om
-        if series.text is None:
-            series.text = self.lines(series)
-        return series.text
+            series.om = lines
+        else:
+            series.text = lines
+        return lines
 
 
 class _Collectors(Collector):
@@ -167,7 +169,7 @@ class Exposition:
                 raise ValueError("this exposition variant needs the store's registry")
             target: CollectorRegistry = registry.restricted_registry(names) if names else registry  # type: ignore[assignment]
             body = await asyncio.to_thread(encoder, target)
-            return await self._finish(body, content_type, is_gzip_accepted)
+            return await self._finish([body], content_type, is_gzip_accepted)
         key = (content_type, is_gzip_accepted)
         shared = self._in_flight.get(key)
         if shared is not None:
@@ -175,8 +177,8 @@ class Exposition:
         future: asyncio.Future[Scrape] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            body = await self.render(is_openmetrics)
-            result = await self._finish(body, content_type, is_gzip_accepted)
+            pieces = await self.render(is_openmetrics)
+            result = await self._finish(pieces, content_type, is_gzip_accepted)
             future.set_result(result)
             return result
         except asyncio.CancelledError:
@@ -189,45 +191,59 @@ class Exposition:
         finally:
             del self._in_flight[key]
 
-    async def _finish(self, body: bytes, content_type: str, is_gzip_accepted: bool) -> Scrape:
-        if not is_gzip_accepted:
-            return Scrape(body, content_type, False)
-        compressed = await asyncio.to_thread(functools.partial(gzip.compress, body, compresslevel=GZIP_LEVEL))
-        return Scrape(compressed, content_type, True)
+    async def _finish(self, pieces: list[bytes], content_type: str, is_gzip_accepted: bool) -> Scrape:
+        # Both run in a thread: joining large bytes and zlib release the GIL while they copy.
+        if is_gzip_accepted:
+            return Scrape(await asyncio.to_thread(_gzip, pieces), content_type, True)
+        return Scrape(await asyncio.to_thread(b"".join, pieces), content_type, False)
 
-    async def render(self, is_openmetrics: bool, pause: Callable[[], Awaitable[None]] | None = None) -> bytes:
-        """The whole exposition in one format; ``pause`` is awaited between slices."""
+    async def render(
+        self, is_openmetrics: bool, pause: Callable[[], Awaitable[None]] | None = None
+    ) -> list[bytes]:
+        """The whole exposition in one format, in pieces; ``pause`` is awaited between slices."""
         pause = pause or _yield_to_loop
         if is_openmetrics:
             runtime = _openmetrics_latest(self._runtime).removesuffix(b"# EOF\n")
         else:
             runtime = text_format.generate_latest(self._runtime)
         pieces = [runtime]
-        pending: list[str] = []
+        pending: list[bytes] = []
+        append = pending.append
         deadline = time.perf_counter() + SLICE_SECONDS
         for spec, writer in self._writers[is_openmetrics].items():
-            pending.append(writer.header)
+            append(writer.header)
             # Listed in one step: series bound while this scrape pauses show in the next one.
-            for count, series in enumerate(list(self.store.families[spec].series.values()), 1):
-                pending.append(writer.cached(series))
-                if count % 256 == 0 and time.perf_counter() > deadline:
-                    pieces.append("".join(pending).encode())
-                    pending = []
+            listed = list(self.store.families[spec].series.values())
+            for start in range(0, len(listed), _CHUNK):
+                if is_openmetrics:
+                    for series in listed[start : start + _CHUNK]:
+                        append(series.om if series.om is not None else writer.refresh(series))
+                else:
+                    for series in listed[start : start + _CHUNK]:
+                        append(series.text if series.text is not None else writer.refresh(series))
+                if time.perf_counter() > deadline:
+                    pieces.append(b"".join(pending))
+                    pending.clear()
                     await pause()
                     deadline = time.perf_counter() + SLICE_SECONDS
         if is_openmetrics:
-            pending.append("# EOF\n")
-        pieces.append("".join(pending).encode())
-        return b"".join(pieces)
+            append(b"# EOF\n")
+        pieces.append(b"".join(pending))
+        return pieces
 
     def render_now(self, is_openmetrics: bool) -> bytes:
-        """:meth:`render` without pauses, for callers that are not on an event loop."""
+        """:meth:`render`, joined, without pauses: for callers that are not on an event loop."""
         coroutine = self.render(is_openmetrics, _no_pause)
         try:
             coroutine.send(None)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return b"".join(done.value)
         raise RuntimeError("render paused without a pause")  # pragma: no cover
+
+
+def _gzip(pieces: list[bytes]) -> bytes:
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+    return b"".join([*(compressor.compress(piece) for piece in pieces), compressor.flush()])
 
 
 def _fast_format(encoder: Callable[..., bytes]) -> bool | None:

@@ -57,15 +57,15 @@ def label_string(names: Iterable[str], values: Iterable[str]) -> str:
 
 class Series:
     """One label set of a metric. ``text`` and ``om`` hold its rendered lines (text format and
-    OpenMetrics); None means an update made them stale."""
+    OpenMetrics, encoded); None means an update made them stale."""
 
     __slots__ = ("labels", "labelstr", "om", "text")
 
     def __init__(self, labels: Labels, labelstr: str) -> None:
         self.labels = labels
         self.labelstr = labelstr
-        self.text: str | None = None
-        self.om: str | None = None
+        self.text: bytes | None = None
+        self.om: bytes | None = None
 
     def samples(self) -> list[Sample]:
         """This series as prometheus_client's samples (suffix, sample labels, value, exemplar)."""

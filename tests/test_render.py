@@ -123,8 +123,8 @@ def test_a_paused_render_is_whole_and_sees_later_updates_next_time(monkeypatch: 
         pauses += 1
         store.inc(m.LLM_REQUESTS, ("model-0", "p", "t"))
 
-    paused = samples(asyncio.run(exposition.render(False, pause_and_update)).decode())
-    assert pauses >= 2000 // 256
+    paused = samples(b"".join(asyncio.run(exposition.render(False, pause_and_update))).decode())
+    assert pauses >= 2000 // render._CHUNK
     # Updates made during the render's pauses may or may not show, but the output is whole...
     assert len([name for name, _ in paused if name == "llmopt_llm_requests_total"]) == 2000
     # ...and the next render shows every one of them.
