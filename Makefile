@@ -37,6 +37,9 @@ format: venv ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix app client tests examples
 	$(VENV)/bin/ruff format app client tests examples
 
+bench: venv ## Benchmarks against the real process and Pushgateway; rewrites docs/benchmarks.md (< 10 min)
+	$(PY) -m bench.run $(ARGS)
+
 docs: venv ## Regenerate docs/metrics.md from the metric declarations
 	$(PY) -m app.catalog > docs/metrics.md
 
