@@ -133,10 +133,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000, help="events per round")
     parser.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported")
     parser.add_argument("--stores", default="exporter,stock")
+    parser.add_argument("--batches", default=",".join(map(str, BATCH_SIZES)))
     args = parser.parse_args()
     result: dict[str, Any] = {"updates_per_event": updates_per_event()}
     for store_kind in args.stores.split(","):
-        for batch in BATCH_SIZES:
+        for batch in map(int, args.batches.split(",")):
             total = args.events if batch > 1 else args.events // 4
             result[f"{store_kind}/b{batch}"] = measure(store_kind, batch, total, args.repeats)
     print(json.dumps(result))

@@ -118,26 +118,39 @@ class Bench:
         return python_json("bench.decoders")  # type: ignore[no-any-return]
 
     def throughput(self) -> dict[str, Any]:
-        log(f"ingest throughput, batches of {BATCHES}, wrk -c8 -d{self.seconds:g}s")
+        log(f"ingest throughput, batches of {BATCHES}, wrk -c8 -d{self.seconds:g}s, beside the floor")
         runs: dict[str, list[dict[str, Any]]] = {f"b{batch}": [] for batch in BATCHES}
+        floor_args = ["--events", "5000", "--repeats", "1", "--stores", "exporter", "--batches", "100,1000"]
         for rep in range(self.reps):
+            # The floor again, seconds apart from these runs: on a shared machine, only ratios
+            # taken close together mean much.
+            floor = python_json("bench.floor", *floor_args)
             with procs.exporter(self.work) as server:
                 for batch in BATCHES:
-                    runs[f"b{batch}"].append(self.wrk_batches(server, batch, 8, self.seconds))
+                    run = self.wrk_batches(server, batch, 8, self.seconds)
+                    base = floor.get(f"exporter/b{batch}")
+                    if base:
+                        run["floor_events_per_s"] = base["events_per_s"]
+                        run["floor_share"] = run["events_per_s"] / base["events_per_s"]
+                        run["floor_cpu_share"] = base["ingest_us_per_event"] / run["cpu_us_per_event"]
+                    runs[f"b{batch}"].append(run)
             log(
                 f"  rep {rep + 1}: "
                 + ", ".join(f"{k} {v[-1]['events_per_s']:.0f} ev/s" for k, v in runs.items())
             )
-        return {
-            key: {
+        result: dict[str, Any] = {}
+        for key, values in runs.items():
+            result[key] = {
                 "events_per_s": median(r["events_per_s"] for r in values),
                 "req_per_s": median(r["req_per_s"] for r in values),
                 "cpu_us_per_event": median(r["cpu_us_per_event"] for r in values),
                 "errors": sum(r["errors"] for r in values),
                 "runs": values,
             }
-            for key, values in runs.items()
-        }
+            if "floor_share" in values[0]:
+                for name in ("floor_events_per_s", "floor_share", "floor_cpu_share"):
+                    result[key][name] = median(r[name] for r in values)
+        return result
 
     def latency(self) -> dict[str, Any]:
         seconds = self.seconds + 1
@@ -182,6 +195,7 @@ class Bench:
                     rss_empty = server.rss_bytes()
                     self.preload(server, series)
                     cold_s, _, _ = procs.scrape(f"{server.url}/metrics", False)
+                    rss_rendered = server.rss_bytes()
                     plain = [procs.scrape(f"{server.url}/metrics", False) for _ in range(5)]
                     gzipped = [procs.scrape(f"{server.url}/metrics", True) for _ in range(5)]
                     body = plain[-1][2]
@@ -196,6 +210,7 @@ class Bench:
                             "plain_bytes": plain[-1][1],
                             "gzip_bytes": gzipped[-1][1],
                             "rss_empty": rss_empty,
+                            "rss_rendered": rss_rendered,
                             "rss": server.rss_bytes(),
                         }
                     )
@@ -206,7 +221,10 @@ class Bench:
                 f"{median(r['gzip_ms'] for r in rows):.1f} ms gzip"
             )
         low, high = result[str(SCRAPE_SERIES[0])], result[str(SCRAPE_SERIES[-1])]
-        result["bytes_per_series"] = (high["rss"] - low["rss"]) / (high["series"] - low["series"])
+        # After the first scrape: every series with its lines rendered, and one output buffer.
+        result["bytes_per_series"] = (high["rss_rendered"] - low["rss_rendered"]) / (
+            high["series"] - low["series"]
+        )
         log("  in-process render cost, ours against prometheus_client's generate_latest")
         result["render"] = {
             str(series): python_json("bench.render_cost", "--series", str(series))
@@ -424,19 +442,27 @@ def markdown(results: dict[str, Any]) -> str:
     decoders = results.get("decoders")
     out += _targets(floor, throughput, latency, scrape, openloop, gateway)
     if throughput:
-        out += ["### Ingest throughput (HTTP, `wrk -t1 -c8`, mixed events)", ""]
+        out += [
+            "### Ingest throughput (HTTP, `wrk -t1 -c8`, mixed events)",
+            "",
+            "The floor is the in-process floor measured in the same repetition, seconds before. "
+            "HTTP/floor compares events/s; CPU share compares the floor's µs per event with the "
+            "server's CPU µs per event, which other load on the machine disturbs less.",
+            "",
+        ]
         rows: list[Sequence[object]] = []
         for batch in BATCHES:
             row = throughput[f"b{batch}"]
-            base = floor.get(f"exporter/b{batch}")
+            has_floor = "floor_share" in row
             rows.append(
                 (
                     batch,
                     _n(row["events_per_s"]),
                     _n(row["req_per_s"]),
                     f"{row['cpu_us_per_event']:.1f}",
-                    _n(base["events_per_s"]) if base else "—",
-                    f"{row['events_per_s'] / base['events_per_s']:.0%}" if base else "—",
+                    _n(row["floor_events_per_s"]) if has_floor else "—",
+                    f"{row['floor_share']:.0%}" if has_floor else "—",
+                    f"{row['floor_cpu_share']:.0%}" if has_floor else "—",
                     row["errors"],
                 )
             )
@@ -447,9 +473,10 @@ def markdown(results: dict[str, Any]) -> str:
             "server CPU µs/event",
             "floor events/s",
             "HTTP/floor",
+            "CPU share",
             "errors",
         )
-        out += _table(header, "rrrrrrr", rows)
+        out += _table(header, "rrrrrrrr", rows)
     if floor:
         out += [
             f"### In-process floor (no HTTP; {floor['updates_per_event']:.1f} metric updates per event)",
@@ -558,12 +585,17 @@ def _targets(
     gateway: dict[str, Any],
 ) -> list[str]:
     rows = []
-    if throughput and floor:
-        http = throughput["b1000"]["events_per_s"]
-        base = floor["exporter/b1000"]["events_per_s"]
-        share = f"{http / base:.0%} ({_n(http)} of {_n(base)} ev/s)"
-        rows.append(("batch-1000 ingest ≥ 80 % of the in-process floor", share, _met(http >= 0.8 * base)))
-        rows.append(("batch-1000 ingest ≥ 100k events/s", f"{_n(http)} ev/s", _met(http >= 100_000)))
+    if throughput:
+        row = throughput["b1000"]
+        http, share, cpu_share = row["events_per_s"], row["floor_share"], row["floor_cpu_share"]
+        measured = (
+            f"{share:.0%} of the floor's events/s ({_n(http)} of {_n(row['floor_events_per_s'])}); "
+            f"per CPU second {cpu_share:.0%} of its events"
+        )
+        rows.append(("batch-1000 ingest ≥ 80 % of the in-process floor", measured, _met(share >= 0.8)))
+        per_core = 1e6 / row["cpu_us_per_event"]
+        measured = f"{_n(http)} ev/s ({_n(per_core)} per CPU second of the server)"
+        rows.append(("batch-1000 ingest ≥ 100k events/s", measured, _met(http >= 100_000)))
     if latency:
         row = latency["default"]
         measured = f"{_n(row['req_per_s'])} req/s, p99 {_ms(row['p99_ms'])} ms"
@@ -612,8 +644,9 @@ def _scrape_tables(scrape: dict[str, Any]) -> list[str]:
     low, high = scrape[str(SCRAPE_SERIES[0])], scrape[str(SCRAPE_SERIES[-1])]
     out += [
         f"The first scrape renders every series; later ones reuse the lines of series no update touched. "
-        f"Memory: {scrape['bytes_per_series']:.0f} B per series (RSS growth from {_n(low['series'])} to "
-        f"{_n(high['series'])} series, rendered lines included).",
+        f"Memory: {scrape['bytes_per_series']:.0f} B per series: RSS growth from {_n(low['series'])} to "
+        f"{_n(high['series'])} series, after the first scrape (rendered lines included). The RSS column "
+        "is after all ten scrapes; it includes what the allocator keeps of their output buffers.",
         "",
         "In-process render, ms (median of 5): prometheus_client's `generate_latest` over the stock store, "
         "and ours with every series stale, 10 % stale and none stale; then gzip of the output (KB).",
