@@ -101,16 +101,23 @@ class Server:
 
 
 @contextlib.contextmanager
-def exporter(log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[Server]:
-    """``llmopt-exporter`` with its default settings (unless ``env`` says) on a loopback port."""
+def exporter(
+    log_dir: Path, env: Mapping[str, str] | None = None, module: str | None = None
+) -> Iterator[Server]:
+    """``llmopt-exporter`` with its default settings (unless ``env`` says) on a loopback port; or,
+    with ``module``, ``python -m module --port PORT`` (a bench-only variant)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    argv = [str(EXPORTER), "--host", "127.0.0.1", "--port", str(port)]
+    if module is not None:
+        argv = [sys.executable, "-m", module, "--port", str(port)]
     with (log_dir / f"exporter-{port}.log").open("wb") as log:
         process = subprocess.Popen(
-            [str(EXPORTER), "--host", "127.0.0.1", "--port", str(port)],
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            cwd=Path(__file__).resolve().parents[1],
         )
     try:
         wait_ok(f"{url}/readyz", process)

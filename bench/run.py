@@ -154,12 +154,16 @@ class Bench:
 
     def latency(self) -> dict[str, Any]:
         seconds = self.seconds + 1
-        log(f"single events at 32 connections, wrk -c32 -d{seconds:g}s (default settings; access log off)")
-        variants = {"default": {}, "access_log_off": {"LLMOPT_ACCESS_LOG": "false"}}
+        log(f"single events at 32 connections, wrk -c32 -d{seconds:g}s (default; access log off; lean route)")
+        variants: dict[str, tuple[dict[str, str], str | None]] = {
+            "default": ({}, None),
+            "access_log_off": ({"LLMOPT_ACCESS_LOG": "false"}, None),
+            "lean_route_prototype": ({}, "bench.lean_route"),
+        }
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
         for _ in range(self.reps):
-            for name, env in variants.items():
-                with procs.exporter(self.work, env) as server:
+            for name, (env, module) in variants.items():
+                with procs.exporter(self.work, env, module) as server:
                     runs[name].append(self.wrk_batches(server, 1, 32, seconds))
             log(
                 "  "
