@@ -102,10 +102,10 @@ class Server:
 
 @contextlib.contextmanager
 def exporter(
-    log_dir: Path, env: Mapping[str, str] | None = None, module: str | None = None
+    log_dir: Path, env: Mapping[str, str] | None = None, module: str | None = None, cwd: Path | None = None
 ) -> Iterator[Server]:
     """``llmopt-exporter`` with its default settings (unless ``env`` says) on a loopback port; or,
-    with ``module``, ``python -m module --port PORT`` (a bench-only variant)."""
+    with ``module``, ``python -m module --port PORT`` run in ``cwd`` (a variant, another revision)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [str(EXPORTER), "--host", "127.0.0.1", "--port", str(port)]
@@ -117,7 +117,7 @@ def exporter(
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=cwd or Path(__file__).resolve().parents[1],
         )
     try:
         wait_ok(f"{url}/readyz", process)

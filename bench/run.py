@@ -37,7 +37,19 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
-STEPS = ("floor", "decoders", "throughput", "latency", "scrape", "openloop", "pushgateway", "scaling")
+STEPS = (
+    "floor",
+    "decoders",
+    "throughput",
+    "latency",
+    "scrape",
+    "openloop",
+    "pushgateway",
+    "scaling",
+    "before",
+)
+# The last revision before the purpose-built store and exposition: the "before" step measures it.
+BEFORE_REVISION = "bbc8ddc"
 BATCHES = (1, 100, 1000)
 SCRAPE_SERIES = (1_000, 10_000, 100_000)
 OPENLOOP_SERIES = (10_000, 100_000)
@@ -348,6 +360,51 @@ class Bench:
         result["multiprocess"] = python_json("bench.multiprocess", "--series", "10000,100000")
         return result
 
+    def before(self) -> dict[str, Any]:
+        log(f"before this work (revision {BEFORE_REVISION}), same harness: ingest, scrapes, latency scraped")
+        source = self.work / "before"
+        source.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", BEFORE_REVISION, "app"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+        throughput, single = [], []
+        for _ in range(self.reps):
+            with procs.exporter(self.work, module="app", cwd=source) as server:
+                throughput.append(self.wrk_batches(server, 1000, 8, self.seconds))
+                single.append(self.wrk_batches(server, 1, 32, self.seconds + 1))
+        result: dict[str, Any] = {
+            "revision": BEFORE_REVISION,
+            "b1000_events_per_s": median(run["events_per_s"] for run in throughput),
+            "b1000_cpu_us_per_event": median(r["cpu_us_per_event"] for r in throughput),
+            "single_req_per_s": median(r["req_per_s"] for r in single),
+            "single_p99_ms": median(r["p99_us"] for r in single) / 1000,
+        }
+        for series in OPENLOOP_SERIES:
+            with procs.exporter(self.work, module="app", cwd=source) as server:
+                self.preload(server, series)
+                _, size, _ = procs.scrape(f"{server.url}/metrics", False)
+                plain = [procs.scrape(f"{server.url}/metrics", False)[0] for _ in range(3)]
+                gzipped = [procs.scrape(f"{server.url}/metrics", True)[0] for _ in range(3)]
+                load = ["--url", server.url, "--rate", str(OPENLOOP_RATE)]
+                python_json("bench.loadgen", *load, "--seconds", "2")
+                quiet = python_json("bench.loadgen", *load, "--seconds", "8")
+                scraped = python_json("bench.loadgen", *load, "--seconds", "8", "--scrape-every", "1")
+                scrapes = [scrape["ms"] for scrape in scraped["scrapes"]]
+                result[str(series)] = {
+                    "plain_ms": median(plain) * 1000,
+                    "gzip_ms": median(gzipped) * 1000,
+                    "plain_bytes": size,
+                    "rss": server.rss_bytes(),
+                    "p99_ms_no_scraper": quiet["p99_ms"],
+                    "p99_ms_scraper": scraped["p99_ms"],
+                    "achieved_per_s_scraper": scraped["achieved_per_s"],
+                    "scrape_ms_under_load": median(scrapes) if scrapes else None,
+                }
+            row = result[str(series)]
+            log(f"  {series}: {row['plain_ms']:.0f} ms a scrape, {row['p99_ms_scraper']:.0f} ms p99 scraped")
+        return result
+
     def _parallel_wrk(self, servers: Sequence[procs.Server], batch: int, connections: int) -> list[float]:
         """One wrk per server, all at once; events/s each."""
         tags = [self.tag() for _ in servers]
@@ -429,7 +486,7 @@ def markdown(results: dict[str, Any]) -> str:
     box = info["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
     out = [
-        f"Run {info['date']} with `{info['command']}` ({info['reps']} runs of each, medians; "
+        f"Run {info['date']} with `{info['command']}` (repetitions: {info['reps']}, medians; "
         f"took {info['seconds']:.0f} s).",
         f"Machine: {box['nproc']} cores ({box['cpu']}), {box['ram_gib']} GiB RAM, Python {box['python']}; "
         f"load average {info['load_before']} before, {info['load_after']} after.",
@@ -577,6 +634,9 @@ def markdown(results: dict[str, Any]) -> str:
         out += _gateway_table(gateway, scrape, throughput, floor)
     if scaling:
         out += _scaling_tables(scaling, floor)
+    before = results.get("before")
+    if before:
+        out += _before_table(before, throughput, latency, scrape, openloop)
     return "\n".join(out)
 
 
@@ -720,6 +780,56 @@ def _gateway_table(
         "PG RSS MB",
     )
     return out + _table(header, "rrrrrrrrrrr", rows)
+
+
+def _before_table(
+    before: dict[str, Any],
+    throughput: dict[str, Any],
+    latency: dict[str, Any],
+    scrape: dict[str, Any],
+    openloop: dict[str, Any],
+) -> list[str]:
+    out = [
+        f"### Before and after (revision {before['revision']}: prometheus_client metric objects, "
+        "`generate_latest` in the threadpool, `parse_events`)",
+        "",
+        "The same harness against the code before this work, in the same run (before: one run of each "
+        "open-loop case).",
+        "",
+    ]
+    rows: list[Sequence[object]] = []
+
+    def add(
+        what: str, old: float | None, new: float | None, unit: str, is_lower_better: bool = False
+    ) -> None:
+        if old is None or new is None:
+            return
+        show = _ms if unit == "ms" else _n
+        gain = old / new if is_lower_better else new / old
+        rows.append((what, f"{show(old)} {unit}", f"{show(new)} {unit}", f"{gain:.1f}x"))
+
+    add(
+        "batch-1000 ingest",
+        before["b1000_events_per_s"],
+        throughput.get("b1000", {}).get("events_per_s"),
+        "ev/s",
+    )
+    default = latency.get("default", {})
+    add("single events, 32 connections", before["single_req_per_s"], default.get("req_per_s"), "req/s")
+    add("single events, p99", before["single_p99_ms"], default.get("p99_ms"), "ms", True)
+    for series in OPENLOOP_SERIES:
+        old, mine = before[str(series)], scrape.get(str(series), {})
+        scraped = openloop.get(str(series), {}).get("scraper_1s", {})
+        add(f"scrape, {_n(series)} series, plain", old["plain_ms"], mine.get("plain_ms"), "ms", True)
+        add(f"scrape, {_n(series)} series, gzip", old["gzip_ms"], mine.get("gzip_ms"), "ms", True)
+        add(
+            f"ingest p99 at {_n(series)} series, scraped each second",
+            old["p99_ms_scraper"],
+            scraped.get("p99_ms"),
+            "ms",
+            True,
+        )
+    return out + _table(("", "before", "after", "gain"), "lrrr", rows)
 
 
 def _scaling_tables(scaling: dict[str, Any], floor: dict[str, Any]) -> list[str]:
