@@ -4,7 +4,8 @@ For each batch size, times ``Ingestor.ingest(body)`` (decode + validate + dedup 
 what ``POST /v1/events`` runs) and its parts (decoding alone; ``Recorder.apply`` alone) over fresh
 bodies with unique event ids. ``exporter`` is the code as it is; ``stock`` is the code before this
 work: prometheus_client metric objects with cached children (bench/baseline_store.py) and
-``parse_events`` for decoding. Prints one JSON object.
+``parse_events`` for decoding. The duplicate window starts full, as in a running server. Prints
+one JSON object.
 
     python -m bench.floor [--events 20000] [--repeats 5]
 """
@@ -61,7 +62,11 @@ def build(store_kind: str) -> tuple[Any, Recorder, Ingestor]:
     else:
         store = PrometheusClientStore(CollectorRegistry(), guard)
     recorder = Recorder(store)
-    return store, recorder, Ingestor(store, recorder, 5000, RecentIds(100_000, 3600))
+    # The duplicate window full, as in a server that has taken its first 100k events (the
+    # default window): each new id then also evicts the oldest.
+    recent_ids = RecentIds(100_000, 3600)
+    recent_ids.remember(f"earlier-{index}" for index in range(100_000))
+    return store, recorder, Ingestor(store, recorder, 5000, recent_ids)
 
 
 def _timed(run: Callable[[], object]) -> float:
