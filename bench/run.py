@@ -370,8 +370,10 @@ class Bench:
         subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
         throughput, single = [], []
         for _ in range(self.reps):
+            # A fresh server for each, as in the throughput and latency steps.
             with procs.exporter(self.work, module="app", cwd=source) as server:
                 throughput.append(self.wrk_batches(server, 1000, 8, self.seconds))
+            with procs.exporter(self.work, module="app", cwd=source) as server:
                 single.append(self.wrk_batches(server, 1, 32, self.seconds + 1))
         result: dict[str, Any] = {
             "revision": BEFORE_REVISION,
