@@ -3,9 +3,10 @@ as prometheus_client's encoders write them, without ever holding up ingest for l
 
 A scrape re-renders only the series an update made stale (each series keeps its lines, see
 ``app.store``) and joins the rest as they are. It runs on the event loop, the store's only writer,
-so it reads a consistent series at a time with no lock, and it yields to the loop every few
-milliseconds so requests keep being served in between. Compression runs in a thread, where zlib
-releases the GIL. Scrapes of the same format arriving while one is rendered share its output.
+so it reads a consistent series at a time with no lock, and it yields to the loop after each
+millisecond of work so requests keep being served in between. The final join and the compression
+run in a thread, where they copy without the GIL. Scrapes of the same format arriving while one
+is rendered share its output.
 
 Variants the fast path does not write (a ``name[]`` filter, a non-default name escaping or
 OpenMetrics version) are handed to prometheus_client's own encoders over the registry, in a thread.
@@ -45,7 +46,6 @@ _CHUNK = 32
 # Level 1 is an order of magnitude faster than prometheus_client's 9, for about 25 % more bytes.
 GZIP_LEVEL = 1
 _openmetrics_latest: Callable[[Collector], bytes] = openmetrics.generate_latest
-_TEXT_TYPE = {"counter": "counter", "gauge": "gauge", "summary": "summary", "histogram": "histogram"}
 
 
 def _braced(labelstr: str) -> str:
@@ -76,7 +76,8 @@ class FamilyWriter:
         if is_openmetrics:
             name, kind, help_text = self.name, spec.kind, escape_label_value(spec.help)
         else:
-            name, kind = spec.name, _TEXT_TYPE[spec.kind]
+            # Our kinds keep their names in the text format; counters are named with _total.
+            name, kind = spec.name, spec.kind
             help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
         self.header = f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n".encode()
         self.bucket_bounds = [format_value(bound) for bound in family.bounds]
@@ -139,6 +140,8 @@ class _Collectors(Collector):
 
 @dataclass(frozen=True)
 class Scrape:
+    """One answer to ``GET /metrics``: the body as sent, its media type, whether gzipped."""
+
     body: bytes
     content_type: str
     is_gzipped: bool

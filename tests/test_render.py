@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from typing import Any
 
 import prometheus_client
 import pytest
@@ -130,3 +131,26 @@ def test_a_paused_render_is_whole_and_sees_later_updates_next_time(monkeypatch: 
     # ...and the next render shows every one of them.
     after = samples(exposition.render_now(False).decode())
     assert after[key("llmopt_llm_requests_total", model="model-0", provider="p", task_type="t")] == 1 + pauses
+
+
+def test_scrapes_arriving_during_a_render_share_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = MetricStore(CollectorRegistry())
+    exposition = Exposition(store)
+    expected = exposition.render_now(False)
+    renders = 0
+    render = exposition.render
+
+    async def counted_render(is_openmetrics: bool) -> list[bytes]:
+        nonlocal renders
+        renders += 1
+        await asyncio.sleep(0.01)
+        return await render(is_openmetrics)
+
+    monkeypatch.setattr(exposition, "render", counted_render)
+
+    async def three_scrapes() -> list[Any]:
+        return list(await asyncio.gather(*(exposition.scrape("") for _ in range(3))))
+
+    scrapes = asyncio.run(three_scrapes())
+    assert renders == 1
+    assert {scrape.body for scrape in scrapes} == {expected}
