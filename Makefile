@@ -46,6 +46,9 @@ rules: venv ## Render the rules of alerts/ from alerts/config.yml, and their Pro
 dashboards: venv ## Render the Grafana dashboards of grafana/dashboards from app/dashboards.py
 	$(PY) -m app.dashboards
 
+bench: venv ## Benchmarks against the real process and Pushgateway; rewrites docs/benchmarks.md (< 10 min)
+	$(PY) -m bench.run $(ARGS)
+
 docs: venv ## Regenerate docs/metrics.md from the metric declarations
 	$(PY) -m app.catalog > docs/metrics.md
 

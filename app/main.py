@@ -26,6 +26,7 @@ from app.dedup import RecentIds
 from app.ingest import Ingestor
 from app.logs import request_id_var
 from app.recorder import Recorder
+from app.render import Exposition
 from app.snapshot import CorruptSnapshot, read_snapshot, set_aside, write_snapshot
 from app.state import Exporter
 from app.store import LabelGuard, MetricStore
@@ -45,9 +46,11 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     # `_created` series double the output and no rule or dashboard of ours reads them.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
+    runtime = (
+        ProcessCollector(registry=registry),
+        PlatformCollector(registry=registry),
+        GCCollector(registry=registry),
+    )
     store = MetricStore(registry, LabelGuard(settings.label_value_limit, settings.label_value_limits))
     recorder = Recorder(store, clock)
     recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     )
     app.state.exporter = exporter
     openapi.install(app)
+    app.state.exposition = Exposition(store, runtime)
     for module in (landing, ingest, admin, exposition, health):
         app.include_router(module.router)
     app.add_exception_handler(Exception, _unexpected_error)

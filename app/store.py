@@ -1,25 +1,232 @@
-"""The metric store: the declared metrics in one registry, updated through bound children.
+"""The metric store: every declared metric as plain series that remember their exposition text.
 
-Looking up a labelled child (``metric.labels(...)``) costs more than the update itself, so the
-store keeps every child it has bound. It also guards cardinality: each client-supplied label
-(``metrics.GUARDED_LABELS``) keeps at most a fixed number of distinct values; later values are
-counted under ``__overflow__`` and the overflow is itself counted, per metric and label. Writers
-are the event loop's ingest path only.
+Each label set of a metric is one :class:`Series` holding its numbers (a value; or a count and a
+sum; or per-bucket counts and a sum) and the text it rendered last, in each format. An update
+changes the numbers and drops that text; a scrape (see ``app.render``) re-renders only the series
+whose text was dropped. Series are bound once per label set and cached, so an update costs one
+dict lookup and a few float operations; prometheus_client's ``labels()`` lock and validation are
+not on the ingest path.
+
+The numbers follow prometheus_client's exactly (float counters that refuse to go down, histogram
+buckets counted apart and summed at render time, exemplars stamped with wall-clock time), and
+:meth:`MetricStore.collect` presents the store to prometheus_client as a collector, so its own
+encoders can render it too: that is the reference the fast renderer is tested against, and the
+path for the rarely used exposition variants (a ``name[]`` filter, other escapings).
+
+The store also guards cardinality: each client-supplied label (``metrics.GUARDED_LABELS``) keeps
+at most a fixed number of distinct values; later values are counted under ``__overflow__`` and
+the overflow is itself counted, per metric and label. Writers are the event loop's only.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import ClassVar
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Exemplar as StampedExemplar
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from app import metrics as m
-from app.metrics import GUARDED_LABELS, OVERFLOW_VALUE, MetricSpec, build_metrics
+from app.metrics import ALL_METRICS, GUARDED_LABELS, OVERFLOW_VALUE, MetricSpec
 
 Labels = tuple[str, ...]
 Exemplar = Mapping[str, str] | None
+_INF = math.inf
+# How prometheus_client writes a number (Go's float formatting); typed for our callers.
+format_value: Callable[[float], str] = floatToGoString
+
+
+def escape_label_value(value: str) -> str:
+    """A label value as both exposition formats quote it."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def label_string(names: Iterable[str], values: Iterable[str]) -> str:
+    """``a="x",b="y"``, sorted by label name as prometheus_client writes them ('' for none)."""
+    return ",".join(
+        f'{name}="{escape_label_value(value)}"' for name, value in sorted(zip(names, values, strict=True))
+    )
+
+
+class Series:
+    """One label set of a metric. ``text`` and ``om`` hold its rendered lines (text format and
+    OpenMetrics, encoded); None means an update made them stale."""
+
+    __slots__ = ("labels", "labelstr", "om", "text")
+
+    def __init__(self, labels: Labels, labelstr: str) -> None:
+        self.labels = labels
+        self.labelstr = labelstr
+        self.text: bytes | None = None
+        self.om: bytes | None = None
+
+    def samples(self) -> list[Sample]:
+        """This series as prometheus_client's samples (suffix, sample labels, value, exemplar)."""
+        raise NotImplementedError
+
+    # Each kind overrides the updates it takes; the others are a programming error.
+    def inc(self, amount: float, exemplar: Exemplar) -> None:
+        raise TypeError(f"{type(self).__name__} cannot be incremented")
+
+    def set(self, value: float) -> None:
+        raise TypeError(f"{type(self).__name__} cannot be set")
+
+    def observe(self, amount: float, exemplar: Exemplar) -> None:
+        raise TypeError(f"{type(self).__name__} takes no observations")
+
+
+class CounterSeries(Series):
+    __slots__ = ("exemplar", "value")
+
+    def __init__(self, labels: Labels, labelstr: str) -> None:
+        super().__init__(labels, labelstr)
+        self.value = 0.0
+        self.exemplar: StampedExemplar | None = None
+
+    def inc(self, amount: float, exemplar: Exemplar) -> None:
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        self.value += amount
+        if exemplar:
+            self.exemplar = StampedExemplar(exemplar, amount, time.time())  # type: ignore[arg-type]
+        self.text = self.om = None
+
+    def samples(self) -> list[Sample]:
+        return [Sample("_total", {}, self.value, None, self.exemplar)]
+
+
+class GaugeSeries(Series):
+    __slots__ = ("value",)
+
+    def __init__(self, labels: Labels, labelstr: str) -> None:
+        super().__init__(labels, labelstr)
+        self.value = 0.0
+
+    def set(self, value: float) -> None:
+        self.value = float(value)
+        self.text = self.om = None
+
+    def inc(self, amount: float, exemplar: Exemplar) -> None:
+        self.value += amount
+        self.text = self.om = None
+
+    def samples(self) -> list[Sample]:
+        return [Sample("", {}, self.value, None, None)]
+
+
+class SummarySeries(Series):
+    __slots__ = ("count", "sum")
+
+    def __init__(self, labels: Labels, labelstr: str) -> None:
+        super().__init__(labels, labelstr)
+        self.count = 0.0
+        self.sum = 0.0
+
+    def observe(self, amount: float, exemplar: Exemplar) -> None:
+        self.count += 1
+        self.sum += amount
+        self.text = self.om = None
+
+    def samples(self) -> list[Sample]:
+        return [Sample("_count", {}, self.count, None, None), Sample("_sum", {}, self.sum, None, None)]
+
+
+class HistogramSeries(Series):
+    """Counts per bucket (not cumulative, as prometheus_client keeps them) and the sum.
+    ``lead`` and ``tail`` are the label string before and after ``le``, which sorts among them."""
+
+    __slots__ = ("bounds", "buckets", "exemplars", "lead", "sum", "tail")
+
+    def __init__(
+        self, labels: Labels, labelstr: str, bounds: tuple[float, ...], lead: str, tail: str
+    ) -> None:
+        super().__init__(labels, labelstr)
+        self.bounds = bounds
+        self.buckets = [0.0] * len(bounds)
+        self.sum = 0.0
+        self.exemplars: list[StampedExemplar | None] | None = None
+        self.lead = lead
+        self.tail = tail
+
+    def observe(self, amount: float, exemplar: Exemplar) -> None:
+        self.sum += amount
+        if amount == amount:  # NaN falls in no bucket, as with prometheus_client
+            index = bisect_left(self.bounds, amount)  # the first bucket with amount <= bound
+            self.buckets[index] += 1
+            if exemplar:
+                if self.exemplars is None:
+                    self.exemplars = [None] * len(self.bounds)
+                self.exemplars[index] = StampedExemplar(exemplar, amount, time.time())  # type: ignore[arg-type]
+        self.text = self.om = None
+
+    def samples(self) -> list[Sample]:
+        exemplars = self.exemplars or [None] * len(self.bounds)
+        samples = []
+        total = 0.0
+        for bound, count, exemplar in zip(self.bounds, self.buckets, exemplars, strict=True):
+            total += count
+            samples.append(Sample("_bucket", {"le": format_value(bound)}, total, None, exemplar))
+        samples.append(Sample("_count", {}, total, None, None))
+        if self.bounds[0] >= 0:
+            samples.append(Sample("_sum", {}, self.sum, None, None))
+        return samples
+
+
+class Family:
+    """Every series of one declared metric, in the order they were first bound."""
+
+    KINDS: ClassVar[Mapping[str, type[Series]]] = {
+        "counter": CounterSeries,
+        "gauge": GaugeSeries,
+        "summary": SummarySeries,
+        "histogram": HistogramSeries,
+    }
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.spec = spec
+        self.series: dict[Labels, Series] = {}
+        bounds = tuple(float(bound) for bound in spec.buckets)
+        if spec.kind == "histogram" and (not bounds or bounds[-1] != _INF):
+            bounds += (_INF,)
+        self.bounds = bounds
+        # Histogram samples carry `le`, which prometheus_client sorts among the other labels.
+        self.le_position = sum(1 for name in spec.labels if name < "le")
+        if not spec.labels:
+            self.add(())
+
+    def add(self, labels: Labels) -> Series:
+        spec = self.spec
+        labelstr = label_string(spec.labels, labels)
+        series: Series
+        if spec.kind == "histogram":
+            pairs = [
+                f'{name}="{escape_label_value(value)}"'
+                for name, value in sorted(zip(spec.labels, labels, strict=True))
+            ]
+            lead = "".join(pair + "," for pair in pairs[: self.le_position])
+            tail = "".join("," + pair for pair in pairs[self.le_position :])
+            series = HistogramSeries(labels, labelstr, self.bounds, lead, tail)
+        else:
+            series = self.KINDS[spec.kind](labels, labelstr)
+        self.series[labels] = series
+        return series
+
+    def metric(self, series: Iterable[Series]) -> Metric:
+        """``series`` as the prometheus_client family its own metric objects would collect."""
+        spec = self.spec
+        family = Metric(spec.base_name, spec.help, spec.kind)
+        for one in series:
+            base = dict(zip(spec.labels, one.labels, strict=True))
+            for suffix, labels, value, timestamp, exemplar, _ in one.samples():
+                family.add_sample(spec.base_name + suffix, {**base, **labels}, value, timestamp, exemplar)
+        return family
 
 
 class LabelGuard:
@@ -45,29 +252,36 @@ class LabelGuard:
 
 
 class MetricStore:
-    """Updates declared metrics by spec and label values."""
+    """Updates declared metrics by spec and label values; a prometheus_client collector too.
 
-    def __init__(self, registry: CollectorRegistry, guard: LabelGuard | None = None) -> None:
-        self.registry = registry
-        self._metrics = build_metrics(registry)
+    ``registry``, when given, gets the store registered as a collector (it is then everything a
+    scrape shows, with whatever else the registry holds).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, guard: LabelGuard | None = None) -> None:
+        self.families: dict[MetricSpec, Family] = {spec: Family(spec) for spec in ALL_METRICS}
         self._guard = guard or LabelGuard(limit=1_000_000)
-        self._children: dict[tuple[MetricSpec, Labels], Any] = {}
+        # Every series bound so far, by the label values it was bound with (after the guard).
+        self._bound: dict[tuple[MetricSpec, Labels], Series] = {}
         self._series: Tally[MetricSpec] = Tally()
+        self.registry = registry
+        if registry is not None:
+            registry.register(self)
 
-    def _child(self, spec: MetricSpec, labels: Labels) -> Any:
-        child = self._children.get((spec, labels))
-        if child is not None:
-            return child
+    def _child(self, spec: MetricSpec, labels: Labels) -> Series:
+        series = self._bound.get((spec, labels))
+        if series is not None:
+            return series
         if len(labels) != len(spec.labels):
             raise ValueError(f"{spec.name} takes labels {spec.labels}, got {labels!r}")
         admitted = self._admit(spec, labels)
-        child = self._children.get((spec, admitted))
-        if child is None:
-            metric = self._metrics[spec]
-            child = metric.labels(*admitted) if admitted else metric
-            self._children[(spec, admitted)] = child
+        series = self._bound.get((spec, admitted))
+        if series is None:
+            family = self.families[spec]
+            series = family.series.get(admitted) or family.add(admitted)
+            self._bound[(spec, admitted)] = series
             self._count_series(spec, +1)
-        return child
+        return series
 
     def _admit(self, spec: MetricSpec, labels: Labels) -> Labels:
         """``labels`` with every value past its label's cap replaced by the overflow value."""
@@ -86,19 +300,13 @@ class MetricStore:
     def inc(
         self, spec: MetricSpec, labels: Labels = (), amount: float = 1.0, exemplar: Exemplar = None
     ) -> None:
-        if exemplar:
-            self._child(spec, labels).inc(amount, exemplar=exemplar)
-        else:
-            self._child(spec, labels).inc(amount)
+        (self._bound.get((spec, labels)) or self._child(spec, labels)).inc(amount, exemplar)
 
     def observe(self, spec: MetricSpec, labels: Labels, value: float, exemplar: Exemplar = None) -> None:
-        if exemplar and spec.kind == "histogram":
-            self._child(spec, labels).observe(value, exemplar=exemplar)
-        else:
-            self._child(spec, labels).observe(value)
+        (self._bound.get((spec, labels)) or self._child(spec, labels)).observe(value, exemplar)
 
     def set(self, spec: MetricSpec, labels: Labels, value: float) -> None:
-        self._child(spec, labels).set(value)
+        (self._bound.get((spec, labels)) or self._child(spec, labels)).set(value)
 
     def touch(self, spec: MetricSpec, labels: Labels = ()) -> None:
         """Make a series exist (at zero) before its first update, so rate() sees it start."""
@@ -106,15 +314,17 @@ class MetricStore:
 
     def remove(self, spec: MetricSpec, labels: Labels) -> None:
         """Drop one series (state of something that ended); a missing series is not an error."""
-        if self._children.pop((spec, labels), None) is not None:
-            self._metrics[spec].remove(*labels)
+        if not spec.labels:
+            raise ValueError(f"{spec.name} has no labels: its one series cannot be removed")
+        if self._bound.pop((spec, labels), None) is not None:
+            del self.families[spec].series[labels]
             self._count_series(spec, -1)
 
     def remove_matching(self, label: str, value: str) -> int:
         """Drop every series, of any metric, whose ``label`` is ``value``; return how many."""
         doomed = [
             (spec, labels)
-            for spec, labels in self._children
+            for spec, labels in self._bound
             if label in spec.labels and labels[spec.labels.index(label)] == value
         ]
         for spec, labels in doomed:
@@ -124,6 +334,16 @@ class MetricStore:
 
     def gauge_values(self, specs: frozenset[MetricSpec]) -> Iterator[tuple[MetricSpec, Labels, float]]:
         """The current value of every series of the given gauges."""
-        for (spec, labels), child in list(self._children.items()):
-            if spec in specs:
-                yield spec, labels, float(child._value.get())
+        for (spec, labels), series in list(self._bound.items()):
+            if spec in specs and isinstance(series, GaugeSeries):
+                yield spec, labels, series.value
+
+    # --- prometheus_client's view --------------------------------------------------------------
+    def describe(self) -> list[Metric]:
+        return [Metric(spec.base_name, spec.help, spec.kind) for spec in self.families]
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family, as prometheus_client's metric objects would collect it. Safe from another
+        thread: each family's series are listed in one step."""
+        for family in list(self.families.values()):
+            yield family.metric(list(family.series.values()))

@@ -12,6 +12,7 @@ from tests.conftest import EXAMPLES, Exporter
 from tests.exposition import key, openmetrics_samples, samples
 
 GOLDEN = Path(__file__).parent / "golden" / "exposition.txt"
+GOLDEN_OPENMETRICS = Path(__file__).parent / "golden" / "exposition.openmetrics.txt"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
@@ -82,17 +83,22 @@ def test_name_filter_restricts_the_scrape(exporter: Exporter) -> None:
     assert set(samples(response.text)) == {key("llmopt_experiments_active")}
 
 
-def _golden_text(exporter: Exporter) -> str:
+_VARYING = (
+    "llmopt_exporter_ingest_duration_seconds",
+    "llmopt_exporter_build_info",
+    "llmopt_exporter_start_timestamp_seconds",
+)
+# An exemplar's timestamp is the wall-clock time of the update that set it.
+_EXEMPLAR_TIMESTAMP = re.compile(r"( # \{[^}]*\} \S+) \d+\.\d+$")
+
+
+def _golden_text(exporter: Exporter, accept: str = "") -> str:
     """The exposition of our own families, without what varies between runs and machines."""
-    varying = (
-        "llmopt_exporter_ingest_duration_seconds",
-        "llmopt_exporter_build_info",
-        "llmopt_exporter_start_timestamp_seconds",
-    )
+    headers = {"accept": accept} if accept else {}
     lines = [
-        line
-        for line in exporter.client.get("/metrics").text.splitlines()
-        if re.match(r"^(# (HELP|TYPE) )?llmopt_", line) and not any(name in line for name in varying)
+        _EXEMPLAR_TIMESTAMP.sub(r"\1 <timestamp>", line)
+        for line in exporter.client.get("/metrics", headers=headers).text.splitlines()
+        if re.match(r"^(# (HELP|TYPE|UNIT) )?llmopt_", line) and not any(name in line for name in _VARYING)
     ]
     return "\n".join(lines) + "\n"
 
@@ -106,3 +112,13 @@ def test_golden_exposition(exporter: Exporter) -> None:
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
+
+
+def test_golden_openmetrics_exposition(exporter: Exporter) -> None:
+    """The same in OpenMetrics, exemplars included (their timestamps masked). Regenerate on
+    purpose only: ``UPDATE_GOLDEN=1 make test``."""
+    post_all_examples(exporter)
+    text = _golden_text(exporter, OPENMETRICS)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN_OPENMETRICS.write_text(text)
+    assert text == GOLDEN_OPENMETRICS.read_text()

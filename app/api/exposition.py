@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
-
 from fastapi import APIRouter, Request, Response
-from prometheus_client.exposition import choose_encoder
 
 from app import metrics as m
+from app.render import Exposition
 from app.state import exporter_of
 
 router = APIRouter()
@@ -19,8 +17,9 @@ router = APIRouter()
     response_class=Response,
     responses={401: {"description": "A credential is required (metrics_bearer_token or basic auth)."}},
 )
-def get_metrics(request: Request) -> Response:
-    # A plain `def`: rendering runs in the threadpool, so a scrape never holds up the event loop.
+async def get_metrics(request: Request) -> Response:
+    # Rendering pauses every few milliseconds and compresses in a thread (see app.render), so a
+    # scrape never holds up ingest for long, however many series there are.
     exporter = exporter_of(request)
     if not exporter.auth.allows_metrics(request.headers.get("authorization")):
         exporter.store.inc(m.AUTH_FAILURES, ("metrics",))
@@ -30,14 +29,13 @@ def get_metrics(request: Request) -> Response:
             media_type="text/plain",
             headers={"WWW-Authenticate": exporter.auth.metrics_challenge()},
         )
-    registry = exporter.store.registry
-    names = request.query_params.getlist("name[]")
-    if names:
-        registry = registry.restricted_registry(names)  # type: ignore[assignment]
-    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    output = encoder(registry)
+    exposition: Exposition = request.app.state.exposition
+    scrape = await exposition.scrape(
+        request.headers.get("accept", ""),
+        request.query_params.getlist("name[]"),
+        is_gzip_accepted="gzip" in request.headers.get("accept-encoding", ""),
+    )
     headers = {"Vary": "Accept, Accept-Encoding"}
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        output = gzip.compress(output, compresslevel=1)
+    if scrape.is_gzipped:
         headers["Content-Encoding"] = "gzip"
-    return Response(output, media_type=content_type, headers=headers)
+    return Response(scrape.body, media_type=scrape.content_type, headers=headers)
