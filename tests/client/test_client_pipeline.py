@@ -143,8 +143,10 @@ def test_a_silent_server_never_blocks_the_calling_thread(
     client.close(timeout=0.2)
     waited = time.perf_counter() - started
 
-    assert slowest < 0.05
-    assert waited < 1.0
+    # Blocking on the silent server would take the 5 s request timeout; a busy machine may delay a
+    # thread switch by tens of milliseconds, which is not blocking.
+    assert slowest < 0.5
+    assert waited < 1.5
 
 
 def test_a_silent_server_never_blocks_the_event_loop(
