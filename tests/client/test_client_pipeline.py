@@ -176,4 +176,5 @@ def test_a_silent_server_never_blocks_the_event_loop(
         ticker.cancel()
         return max(gaps)
 
-    assert asyncio.run(optimizer()) < 0.1
+    # Blocking on the silent server would stall the loop for the 5 s request timeout.
+    assert asyncio.run(optimizer()) < 0.5
