@@ -1658,20 +1658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except rules.ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    stale = [name for name, text in files.items() if _read(args.output / name) != text]
-    if args.check:
-        for name in stale:
-            print(f"out of date: {args.output / name} (run make dashboards)", file=sys.stderr)
-        return 1 if stale else 0
-    args.output.mkdir(parents=True, exist_ok=True)
-    for name in stale:
-        (args.output / name).write_text(files[name], encoding="utf-8")
-        print(f"wrote {args.output / name}")
-    return 0
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.exists() else None
+    return rules.sync_files(files, args.output, is_check=args.check, make_target="dashboards")
 
 
 if __name__ == "__main__":

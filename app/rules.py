@@ -1232,15 +1232,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    stale = [name for name, text in files.items() if _read(args.output / name) != text]
-    if args.check:
+    return sync_files(files, args.output, is_check=args.check, make_target="rules")
+
+
+def sync_files(files: Mapping[str, str], output: Path, *, is_check: bool, make_target: str) -> int:
+    """Write the rendered ``files`` that differ under ``output``; with ``is_check``, only name them.
+
+    Returns the exit status: 1 when checking found stale files, else 0.
+    """
+    stale = [name for name, text in files.items() if _read(output / name) != text]
+    if is_check:
         for name in stale:
-            print(f"out of date: {args.output / name} (run make rules)", file=sys.stderr)
+            print(f"out of date: {output / name} (run make {make_target})", file=sys.stderr)
         return 1 if stale else 0
-    args.output.mkdir(parents=True, exist_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
     for name in stale:
-        (args.output / name).write_text(files[name], encoding="utf-8")
-        print(f"wrote {args.output / name}")
+        (output / name).write_text(files[name], encoding="utf-8")
+        print(f"wrote {output / name}")
     return 0
 
 
