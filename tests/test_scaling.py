@@ -59,6 +59,9 @@ from app import rules
 from app.metrics import ALL_METRICS
 from tests.processes import EXPORTER, free_port, stop, wait_http_ok
 
+# Run by `make test-scaling`, not `make test`: see the `scaling` marker in pyproject.toml.
+pytestmark = pytest.mark.scaling
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = "/usr/bin/prometheus"
 SCRAPE_INTERVAL = 0.25
