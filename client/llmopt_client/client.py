@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TypeVar, Unpack
+from typing import Self, TypeVar, Unpack
 
 from llmopt_client.events import Event
 from llmopt_client.instrument import CallLabels, LlmCall, instrument
@@ -60,7 +60,57 @@ class _Pending:
     is_pinned: bool = False
 
 
-class Client:
+class EmitterBase:
+    """What every client offers on top of ``emit``, ``flush`` and ``close``: async variants,
+    ``with``/``async with``, and LLM call instrumentation."""
+
+    def emit(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def flush(self, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def close(self, timeout: float | None = None) -> None:
+        raise NotImplementedError
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """:meth:`flush` without blocking the event loop."""
+        return await asyncio.to_thread(self.flush, timeout)
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        """:meth:`close` without blocking the event loop."""
+        await asyncio.to_thread(self.close, timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- instrumentation ---------------------------------------------------------------------------
+    def llm_call(self, model: str, **labels: Unpack[CallLabels]) -> LlmCall:
+        """A context manager (``with`` or ``async with``) that times one LLM call and emits its
+        ``llm_request``; see :class:`llmopt_client.LlmCall`."""
+        return LlmCall(self, model, labels)
+
+    def instrument(self, model: str, **labels: Unpack[CallLabels]) -> Callable[[F], F]:
+        """A decorator for a function (sync or async) that makes one LLM call: each call is timed
+        and reported like :meth:`llm_call`. Inside, :func:`llmopt_client.current_call` records
+        tokens, cost and quality."""
+        return instrument(self, model, labels)
+
+
+class Client(EmitterBase):
     """Sends events to an llmopt-exporter. Create one per process and close it (or let exit do it).
 
     ``url`` is the exporter's base URL. Events are sent when ``batch_size`` are waiting, when the
@@ -212,42 +262,6 @@ class Client:
         with self._wakeup:
             pending = len(self._buffer) + self._in_flight
             return ClientStats(self._sent, self._retried, self._dropped, self._failed, pending)
-
-    async def aflush(self, timeout: float | None = None) -> bool:
-        """:meth:`flush` without blocking the event loop."""
-        return await asyncio.to_thread(self.flush, timeout)
-
-    async def aclose(self, timeout: float | None = None) -> None:
-        """:meth:`close` without blocking the event loop."""
-        await asyncio.to_thread(self.close, timeout)
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Client:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    # --- instrumentation ---------------------------------------------------------------------------
-    def llm_call(self, model: str, **labels: Unpack[CallLabels]) -> LlmCall:
-        """A context manager (``with`` or ``async with``) that times one LLM call and emits its
-        ``llm_request``; see :class:`llmopt_client.LlmCall`."""
-        return LlmCall(self, model, labels)
-
-    def instrument(self, model: str, **labels: Unpack[CallLabels]) -> Callable[[F], F]:
-        """A decorator for a function (sync or async) that makes one LLM call: each call is timed
-        and reported like :meth:`llm_call`. Inside, :func:`llmopt_client.current_call` records
-        tokens, cost and quality."""
-        return instrument(self, model, labels)
 
     # --- the worker's side -----------------------------------------------------------------------
     def _run(self) -> None:

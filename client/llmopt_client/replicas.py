@@ -22,7 +22,6 @@ counts an event twice. See docs/scaling.md.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import hashlib
 import json
@@ -33,10 +32,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from types import TracebackType
-from typing import TypedDict, TypeVar, Unpack
+from typing import TypedDict, Unpack
 
-from llmopt_client.client import Client, ClientStats
+from llmopt_client.client import Client, ClientStats, EmitterBase
 from llmopt_client.events import (
     BanditConverged,
     BudgetLimit,
@@ -52,11 +50,9 @@ from llmopt_client.events import (
     ModelHealth,
     ParameterUpdate,
 )
-from llmopt_client.instrument import CallLabels, LlmCall, instrument
 
 log = logging.getLogger("llmopt_client")
 
-F = TypeVar("F", bound=Callable[..., object])
 
 # The routing key of every event that sets state: they all go to one replica, the state owner.
 STATE_KEY = "state"
@@ -130,7 +126,7 @@ def _wire_key(payload: bytes) -> str:
     return str(wire["event_id"])
 
 
-class ReplicaClient:
+class ReplicaClient(EmitterBase):
     """Sends events to several replicas of the exporter, each event to the replica its key picks.
 
     ``urls`` are the base URLs of the replicas; every client of a deployment must be given the
@@ -290,38 +286,6 @@ class ReplicaClient:
     def _refresh_every(self, interval: float) -> None:
         while not self._stopping.wait(interval):
             self.refresh()
-
-    async def aflush(self, timeout: float | None = None) -> bool:
-        """:meth:`flush` without blocking the event loop."""
-        return await asyncio.to_thread(self.flush, timeout)
-
-    async def aclose(self, timeout: float | None = None) -> None:
-        """:meth:`close` without blocking the event loop."""
-        await asyncio.to_thread(self.close, timeout)
-
-    def __enter__(self) -> ReplicaClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> ReplicaClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    def llm_call(self, model: str, **labels: Unpack[CallLabels]) -> LlmCall:
-        """Time one LLM call and emit its ``llm_request``, as :meth:`Client.llm_call` does."""
-        return LlmCall(self, model, labels)
-
-    def instrument(self, model: str, **labels: Unpack[CallLabels]) -> Callable[[F], F]:
-        """Time every call of a function, as :meth:`Client.instrument` does."""
-        return instrument(self, model, labels)
 
     # --- failover ----------------------------------------------------------------------------------
     def _pick(self, key: str, now: float, *, avoid: str | None = None) -> str | None:
