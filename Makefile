@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run test test-scaling lint format docs bench soak clean
+.PHONY: help venv tools run test lint format docs bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,9 +27,6 @@ run: venv ## Start the exporter with the default settings (ARGS="--port 9500" to
 
 test: venv tools lint ## Lint, then run every test: unit, contract, promtool/amtool, end-to-end (what CI runs)
 	$(PY) -m pytest
-
-test-scaling: venv tools ## The multi-replica and remote-write comparison (tests/test_scaling.py), on its own
-	$(PY) -m pytest -m scaling tests/test_scaling.py
 
 lint: venv ## ruff (lint and format check) and mypy --strict
 	$(VENV)/bin/ruff check app client tests examples bench

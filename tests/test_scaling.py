@@ -59,9 +59,6 @@ from app import rules
 from app.metrics import ALL_METRICS
 from tests.processes import EXPORTER, free_port, stop, wait_http_ok
 
-# Run by `make test-scaling`, not `make test`: see the `scaling` marker in pyproject.toml.
-pytestmark = pytest.mark.scaling
-
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = "/usr/bin/prometheus"
 SCRAPE_INTERVAL = 0.25
@@ -183,6 +180,50 @@ def accepted_by(prometheus: Prometheus, cluster: str) -> float | None:
     query = f'sum(llmopt_exporter_events_accepted_total{{cluster="{cluster}"}})'
     rows = prometheus.query(query)
     return float(rows[0]["value"][1]) if rows else None
+
+
+# The series every comparison reads: the rules' records and alerts of the compared deployments.
+COMPARED = '{__name__=~"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+|ALERTS", cluster=~"single|replicated"}'
+
+
+def evaluated_since(prometheus: Prometheus, at: float, since: float) -> bool:
+    """Every record and alert of the compared deployments, as read at ``at``, comes from a rule
+    evaluation after ``since``: no comparison reads a value computed while events were arriving.
+    (A range selector returns the samples' own timestamps; ``timestamp()`` would drop the names.)"""
+    series = prometheus.query(f"{COMPARED}[5m]", at)
+    return bool(series) and all(float(row["values"][-1][0]) >= since for row in series)
+
+
+def holds_samples_until(central: Prometheus, edge: Prometheus, at: float, killed: str) -> bool:
+    """The central store holds a sample after ``at`` of every series the edge does (the killed
+    replica's aside: it has none): remote_write has shipped everything up to ``at``."""
+    selector = f'{{__name__=~"llmopt_.+", instance!="{killed}"}}'
+    now = time.time()
+    window = f"{selector}[{max(1, int((now - at) * 1000))}ms]"
+    (total,) = edge.query(f"count({selector})", now)
+    after = [len(p.query(window, now)) for p in (edge, central)]
+    return after[0] == after[1] == int(total["value"][1])
+
+
+def settled_instant(
+    edge: Prometheus, central: Prometheus, scraped: Mapping[str, float], killed: str
+) -> float:
+    """An instant every comparison can read: both Prometheus servers hold every sample up to it, and
+    each evaluated every rule after it had every event (``scraped``). A busy machine delays rule
+    evaluations and remote_write; reading earlier would compare values of half-scraped traffic."""
+    deadline = time.monotonic() + 60
+    while True:
+        at = time.time() - 0.05
+        wait_for(
+            lambda at=at: holds_samples_until(central, edge, at, killed),
+            30,
+            "remote_write to ship every sample",
+        )
+        if evaluated_since(edge, at, scraped["edge"]) and evaluated_since(central, at, scraped["central"]):
+            return at
+        assert time.monotonic() < deadline, "no rule evaluation after the last events in 60 s"
+        print(f"rules at {at:.3f} were evaluated before the last events arrived; reading later")
+        time.sleep(0.5)
 
 
 def wait_for(condition: Any, timeout: float, what: str) -> None:
@@ -413,16 +454,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             wait_for(lambda: settled(failover, owner), 20, "the failover deployment to settle")
             failover_stats = failover.stats
             failover_sent = failover.replica_stats()
-        wait_for(
-            lambda: accepted_by(edge, "single") == accepted_by(edge, "replicated") == emitted,
-            20,
-            "the last events to be scraped",
-        )
-        # Every rule has been evaluated over the last scrapes by `at`; the central store has every
-        # sample up to `at` once remote_write's deadline (0.5 s) has passed too.
+        scraped = {}
+        for name, prometheus in (("edge", edge), ("central", central)):
+            wait_for(
+                lambda p=prometheus: accepted_by(p, "single") == accepted_by(p, "replicated") == emitted,
+                30,
+                f"the last events to reach the {name}",
+            )
+            scraped[name] = time.time()
         # The longer the span, the less extrapolation weighs (see extrapolation_bound).
-        at = max(time.time() + 1.5, first_scrape + 24)
-        time.sleep(max(0.0, at + 2.0 - time.time()))
+        time.sleep(max(0.0, first_scrape + 24 - time.time()))
+        at = settled_instant(edge, central, scraped, killed=owner.removeprefix("http://"))
         yield Run(
             edge=edge,
             central=central,
