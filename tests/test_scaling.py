@@ -186,12 +186,22 @@ def accepted_by(prometheus: Prometheus, cluster: str) -> float | None:
 COMPARED = '{__name__=~"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+|ALERTS", cluster=~"single|replicated"}'
 
 
-def evaluated_since(prometheus: Prometheus, at: float, since: float) -> bool:
-    """Every record and alert of the compared deployments, as read at ``at``, comes from a rule
-    evaluation after ``since``: no comparison reads a value computed while events were arriving.
-    (A range selector returns the samples' own timestamps; ``timestamp()`` would drop the names.)"""
-    series = prometheus.query(f"{COMPARED}[5m]", at)
-    return bool(series) and all(float(row["values"][-1][0]) >= since for row in series)
+def stale_records(prometheus: Prometheus, at: float, since: float) -> list[str]:
+    """The records and alerts of the compared deployments that, as read at ``at``, come from a rule
+    evaluation before ``since`` (none, or the comparisons could read values computed while events
+    were arriving). Series a rule no longer returns (an alert that resolved) are not read, so not
+    counted. A range selector returns the samples' own timestamps; ``timestamp()`` would drop the
+    names and collide."""
+
+    def key(metric: Mapping[str, str]) -> frozenset[tuple[str, str]]:
+        return frozenset(metric.items())
+
+    present = {key(row["metric"]) for row in prometheus.query(COMPARED, at)}
+    last = {
+        key(row["metric"]): float(row["values"][-1][0]) for row in prometheus.query(f"{COMPARED}[5m]", at)
+    }
+    assert present, f"no records at {at}"
+    return sorted(str(dict(series)) for series in present if last[series] < since)
 
 
 def holds_samples_until(central: Prometheus, edge: Prometheus, at: float, killed: str) -> bool:
@@ -219,10 +229,11 @@ def settled_instant(
             30,
             "remote_write to ship every sample",
         )
-        if evaluated_since(edge, at, scraped["edge"]) and evaluated_since(central, at, scraped["central"]):
+        stale = stale_records(edge, at, scraped["edge"]) + stale_records(central, at, scraped["central"])
+        if not stale:
             return at
-        assert time.monotonic() < deadline, "no rule evaluation after the last events in 60 s"
-        print(f"rules at {at:.3f} were evaluated before the last events arrived; reading later")
+        assert time.monotonic() < deadline, f"no rule evaluation after the last events in 60 s: {stale[:5]}"
+        print(f"{len(stale)} records at {at:.3f} were evaluated before the last events arrived: {stale[:3]}")
         time.sleep(0.5)
 
 
