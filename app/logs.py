@@ -20,6 +20,8 @@ trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 # Loggers that uvicorn creates; routed through our formatter so every line is JSON.
 _SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# One encoder for every line: json.dumps with ``default`` would build a new one each time.
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,7 +57,7 @@ class JsonFormatter(logging.Formatter):
                 "message": str(error),
                 "stack": "".join(traceback.format_exception(kind, error, stack)),
             }
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return _ENCODER.encode(entry)
 
 
 def configure_logging(level: str, service: str, environment: str) -> None:
