@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app import __version__
+from app import __version__, fast_events
 from app import metrics as m
 from app.events import (
     EVENT_TYPES,
@@ -92,6 +92,15 @@ class Recorder:
             IncidentResolved: self._incident_resolved,
             Deployment: self._deployment,
             LogEvent: self._log,
+            # The same events decoded by app.fast_events: same attributes, same handlers.
+            fast_events.LlmRequest: self._llm_request,
+            fast_events.Feedback: self._feedback,
+            fast_events.Bandit: self._bandit,
+            fast_events.ParameterUpdate: self._parameter_update,
+            fast_events.ModelHealth: self._model_health,
+            fast_events.BudgetSpend: self._budget_spend,
+            fast_events.ExperimentProgress: self._experiment_progress,
+            fast_events.Business: self._business,
         }
         self._initialise()
 
@@ -265,6 +274,13 @@ class Recorder:
         self._store.inc(m.EXPERIMENTS_ROLLED_BACK)
 
     # --- bandit --------------------------------------------------------------------------------
+    def _bandit(self, e: fast_events.Bandit, when: float, exemplar: Exemplar) -> None:
+        """A pull or a reward decoded by app.fast_events (one struct for both)."""
+        if e.action == "pull":
+            self._bandit_pull(e, when, exemplar)  # type: ignore[arg-type]
+        else:
+            self._bandit_reward(e, when, exemplar)  # type: ignore[arg-type]
+
     def _bandit_pull(self, e: BanditPull, when: float, exemplar: Exemplar) -> None:
         decision = "explore" if e.explored else "exploit"
         self._store.inc(m.BANDIT_PULLS, (e.bandit_id, e.arm_id, decision))

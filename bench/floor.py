@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from app import ingest
 from app.dedup import RecentIds
 from app.events import parse_events
-from app.ingest import Ingestor, decode_events
+from app.ingest import Ingestor
 from app.recorder import Recorder
 from app.store import LabelGuard, MetricStore
 from bench import workload
@@ -78,8 +78,8 @@ def _timed(run: Callable[[], object]) -> float:
 
 def measure(store_kind: str, batch: int, total: int, repeats: int) -> dict[str, float]:
     """Median µs per event of ingest, parse and apply over ``repeats`` rounds of ``total`` events."""
-    decode = decode_events if store_kind == "exporter" else parse_events
-    with mock.patch.object(ingest, "decode_events", decode):
+    decode = ingest.decode if store_kind == "exporter" else parse_events
+    with mock.patch.object(ingest, "decode", decode):
         return _measure(store_kind, decode, batch, total, repeats)
 
 
