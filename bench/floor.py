@@ -44,6 +44,8 @@ class CountingStore:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._store, name)
+        if name == "label_set":
+            return lambda labels: CountingLabelSet(self, attribute(labels))
         if name in ("inc", "observe", "set", "touch"):
 
             def counted(*args: Any, **kwargs: Any) -> Any:
@@ -52,6 +54,25 @@ class CountingStore:
 
             return counted
         return attribute
+
+
+class CountingLabelSet:
+    """A store's label set whose series count their updates on a CountingStore."""
+
+    def __init__(self, counting: CountingStore, label_set: Any) -> None:
+        self._counting = counting
+        self._label_set = label_set
+
+    def __getitem__(self, spec: Any) -> Any:
+        series = self._label_set[spec]
+        counting = self._counting
+
+        class Counted:
+            def __getattr__(self, name: str) -> Any:
+                counting.updates += 1
+                return getattr(series, name)
+
+        return Counted()
 
 
 def build(store_kind: str) -> tuple[Any, Recorder, Ingestor]:
