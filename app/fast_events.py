@@ -30,7 +30,8 @@ _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 _TIMESTAMP = re.compile(
     r"[1-9]\d{3}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 )
-_GOOD_LABELS: set[str] = set()
+# Label values known to be of the contract's shape; None stands for an absent optional label.
+_GOOD_LABELS: set[str | None] = {None}
 _GOOD_LABELS_MAX = 50_000
 
 Finite = Annotated[float, msgspec.Meta(ge=-_LARGEST, le=_LARGEST)]
@@ -44,9 +45,17 @@ class Refused(ValueError):
     """A value the contract may refuse: the body goes to ``app.events`` for its answer."""
 
 
+def _labels(*values: str | None) -> None:
+    """Label values (or None) of the contract's shape, else Refused; one set lookup when all
+    are known, as they mostly are."""
+    if not _GOOD_LABELS.issuperset(values):
+        for value in values:
+            _label(value)
+
+
 def _label(value: str | None) -> None:
     """A label value (or None) of the contract's shape, else Refused."""
-    if value is None or value in _GOOD_LABELS:
+    if value in _GOOD_LABELS or value is None:
         return
     if len(value) > 128 or _LABEL.fullmatch(value) is None:
         raise Refused(value)
@@ -121,7 +130,7 @@ class LlmRequest(_Event, tag="llm_request", kw_only=True):
 
     def __post_init__(self) -> None:
         self._common()
-        for value in (
+        _labels(
             self.model,
             self.provider,
             self.task_type,
@@ -131,8 +140,7 @@ class LlmRequest(_Event, tag="llm_request", kw_only=True):
             self.bandit_id,
             self.arm_id,
             self.parameter,
-        ):
-            _label(value)
+        )
         if self.error_type is not None and self.status != "error":
             raise Refused("error_type")
         if self.cached_tokens > self.input_tokens:
@@ -153,8 +161,7 @@ class Feedback(_Event, tag="feedback", kw_only=True):
 
     def __post_init__(self) -> None:
         self._common()
-        for value in (self.model, self.experiment_id, self.variant_id):
-            _label(value)
+        _labels(self.model, self.experiment_id, self.variant_id)
         if self.thumbs is None and self.nps is None and self.csat is None:
             raise Refused("thumbs")
         _pair(self.experiment_id, self.variant_id)
@@ -176,8 +183,7 @@ class Bandit(_Event, tag="bandit", kw_only=True):
 
     def __post_init__(self) -> None:
         self._common()
-        _label(self.bandit_id)
-        _label(self.arm_id)
+        _labels(self.bandit_id, self.arm_id)
         if self.action == "pull":
             if self.explored is msgspec.UNSET or self.reward is not msgspec.UNSET:
                 raise Refused("pull")
@@ -223,8 +229,7 @@ class ModelHealth(_Event, tag="model_health", kw_only=True):
 
     def __post_init__(self) -> None:
         self._common()
-        _label(self.model)
-        _label(self.provider)
+        _labels(self.model, self.provider)
 
 
 class BudgetSpend(_Event, tag="budget", kw_only=True):
@@ -249,8 +254,7 @@ class ExperimentProgress(_Event, tag="experiment", kw_only=True):
 
     def __post_init__(self) -> None:
         self._common()
-        _label(self.experiment_id)
-        _label(self.leader)
+        _labels(self.experiment_id, self.leader)
 
 
 class Business(_Event, tag="business", kw_only=True):
