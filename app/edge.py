@@ -9,6 +9,7 @@ exporter its memory. ``POST /v1/events`` itself is served here by the bare ASGI
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -17,7 +18,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics as m
-from app.api.ingest import IngestEndpoint, render
+from app.api.ingest import IngestEndpoint
 from app.logs import request_id_var
 from app.state import Exporter
 
@@ -25,7 +26,7 @@ access_log = logging.getLogger("llmopt_exporter.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _INGEST_PATH = "/v1/events"
-_SHED = render({"error": "overloaded", "message": "too many requests at once; retry"})
+_SHED = json.dumps({"error": "overloaded", "message": "too many requests at once; retry"}).encode()
 _SHED_HEADERS = [
     (b"content-type", b"application/json"),
     (b"retry-after", b"1"),
