@@ -2,8 +2,9 @@
 
 The declared metrics as prometheus_client objects in one registry, updated through bound children
 (``labels()`` is called once per series, then the child is cached), rendered by
-``generate_latest``. Kept here, unchanged but for its name and imports, so every benchmark run can
-compare against it on the same machine at the same moment.
+``generate_latest``. Kept here, unchanged but for its name and imports and a ``label_set`` the
+recorder now asks for (it updates through the same methods), so every benchmark run can compare
+against it on the same machine at the same moment.
 
 Looking up a labelled child (``metric.labels(...)``) costs more than the update itself, so the
 store keeps every child it has bound. It also guards cardinality: each client-supplied label
