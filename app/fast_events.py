@@ -3,10 +3,11 @@
 The wire contract is ``app.events`` (pydantic): it is what OpenAPI shows and what refuses a bad
 body with its problems. The structs here repeat its rules for the events an optimizer sends most
 (``llm_request``, ``feedback``, bandit pulls and rewards, ``parameter_update``, ``model_health``,
-budget spend, experiment progress, ``business``), and :func:`decode` returns them for a body
-whose every event they accept; any other body (another event type or action, any invalid value)
-gives None, and the caller asks ``app.events`` instead. So the structs may refuse more than the
-contract, never less; ``tests/test_fast_events.py`` holds them to that and to the same values.
+budget spend, experiment progress, ``business``, ``deployment``, ``log``), and :func:`decode`
+returns them for a body whose every event they accept; any other body (another event type or
+action, any invalid value) gives None, and the caller asks ``app.events`` instead. So the structs
+may refuse more than the contract, never less; ``tests/test_fast_events.py`` holds them to that
+and to the same values.
 
 A struct has the attributes of the pydantic model it stands for, with the same values and types
 (``type`` included), which is all the recorder reads. Label values are checked by the contract's
@@ -277,8 +278,50 @@ class Business(_Event, tag="business", kw_only=True):
             raise Refused("baseline_quality")
 
 
+Text = Annotated[str, msgspec.Meta(max_length=1024)]
+StackText = Annotated[str, msgspec.Meta(max_length=16384)]
+
+
+class Deployment(_Event, tag="deployment", kw_only=True):
+    type: ClassVar[str] = "deployment"
+    action: Literal["deployed", "rolled_back"]
+    component: str = "optimizer"
+    version: str
+
+    def __post_init__(self) -> None:
+        self._common()
+        _labels(self.component, self.version)
+
+
+class LogEvent(_Event, tag="log", kw_only=True):
+    type: ClassVar[str] = "log"
+    level: Literal["error", "critical"]
+    component: str = "optimizer"
+    message: Text
+    service: Text | None = None
+    logger: Text | None = None
+    error_name: Text | None = None
+    error_message: Text | None = None
+    error_stack: StackText | None = None
+    request_id: Text | None = None
+    experiment_id: Text | None = None
+
+    def __post_init__(self) -> None:
+        self._common()
+        _labels(self.component)
+
+
 FastEvent = Union[
-    LlmRequest, Feedback, Bandit, ParameterUpdate, ModelHealth, BudgetSpend, ExperimentProgress, Business
+    LlmRequest,
+    Feedback,
+    Bandit,
+    ParameterUpdate,
+    ModelHealth,
+    BudgetSpend,
+    ExperimentProgress,
+    Business,
+    Deployment,
+    LogEvent,
 ]
 STRUCTS: tuple[type[_Event], ...] = (
     LlmRequest,
@@ -289,6 +332,8 @@ STRUCTS: tuple[type[_Event], ...] = (
     BudgetSpend,
     ExperimentProgress,
     Business,
+    Deployment,
+    LogEvent,
 )
 
 

@@ -101,6 +101,8 @@ class Recorder:
             fast_events.BudgetSpend: self._budget_spend,
             fast_events.ExperimentProgress: self._experiment_progress,
             fast_events.Business: self._business,
+            fast_events.Deployment: self._deployment,
+            fast_events.LogEvent: self._log,
         }
         self._initialise()
 
