@@ -25,13 +25,22 @@ class RecentIds:
         self._forget_old()
         return event_id in self._seen
 
+    def known(self, event_ids: Iterable[str]) -> set[str]:
+        """Those of ``event_ids`` remembered now: ``{i for i in event_ids if i in self}``, with
+        one look for expired ids instead of one per id."""
+        self._forget_old()
+        seen = self._seen
+        return {event_id for event_id in event_ids if event_id in seen}
+
     def remember(self, event_ids: Iterable[str]) -> None:
         now = self._clock()
+        seen = self._seen
         for event_id in event_ids:
-            self._seen[event_id] = now
-            self._seen.move_to_end(event_id)
-        while len(self._seen) > self._max_size:
-            self._seen.popitem(last=False)
+            if event_id in seen:
+                seen.move_to_end(event_id)
+            seen[event_id] = now
+        while len(seen) > self._max_size:
+            seen.popitem(last=False)
 
     def export(self) -> list[list[object]]:
         """The remembered ids with their ages in seconds, oldest first (for a snapshot)."""

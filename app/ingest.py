@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from app import fast_events
 from app import metrics as m
 from app.dedup import RecentIds
 from app.events import Batch, Event, InvalidBody, InvalidEvents, parse_events
@@ -60,6 +61,13 @@ def decode_events(body: bytes) -> list[Any]:
         return parse_events(body)
 
 
+def decode(body: bytes) -> list[Any]:
+    """The events of ``body`` for the recorder: msgspec structs when ``app.fast_events`` reads
+    them all, else what :func:`decode_events` returns (pydantic models) or raises."""
+    events = fast_events.decode(body)
+    return events if events is not None else decode_events(body)
+
+
 class TooManyEvents(ValueError):
     """The body holds more events than one request may carry."""
 
@@ -89,7 +97,7 @@ class Ingestor:
     def ingest(self, body: bytes, trace: TraceContext | None = None) -> IngestResult:
         started = time.perf_counter()
         try:
-            events = decode_events(body)
+            events = decode(body)
         except InvalidBody:
             self.reject("malformed_body")
             raise
@@ -106,12 +114,13 @@ class Ingestor:
             raise TooManyEvents(
                 f"{len(events)} events in one request; at most {self._max_batch_events} (max_batch_events)"
             )
-        fresh, duplicates = self._split_duplicates(events)
+        fresh, fresh_ids, duplicates = self._split_duplicates(events)
         trace_id = trace.trace_id if trace is not None else None
         span_id = trace.span_id if trace is not None else None
+        apply = self._recorder.apply
         for event in fresh:
-            self._recorder.apply(event, trace_id, span_id)
-        self._recent_ids.remember(event.event_id for event in fresh if event.event_id is not None)
+            apply(event, trace_id, span_id)
+        self._recent_ids.remember(fresh_ids)
         by_type: dict[str, int] = {}
         for event in fresh:
             by_type[event.type] = by_type.get(event.type, 0) + 1
@@ -123,17 +132,22 @@ class Ingestor:
         self._store.observe(m.INGEST_DURATION, (), time.perf_counter() - started)
         return IngestResult(len(fresh), by_type, len(duplicates))
 
-    def _split_duplicates(self, events: list[Any]) -> tuple[list[Any], list[Any]]:
-        """Events to apply, and events whose event_id was applied already (here or earlier)."""
+    def _split_duplicates(self, events: list[Any]) -> tuple[list[Any], list[str], list[Any]]:
+        """Events to apply with their ids (in order), and events whose event_id was applied
+        already (here or earlier)."""
+        known = self._recent_ids.known(event.event_id for event in events if event.event_id is not None)
         fresh: list[Any] = []
+        fresh_ids: list[str] = []
         duplicates: list[Any] = []
         in_this_body: set[str] = set()
         for event in events:
             event_id = event.event_id
-            if event_id is not None and (event_id in in_this_body or event_id in self._recent_ids):
+            if event_id is None:
+                fresh.append(event)
+            elif event_id in known or event_id in in_this_body:
                 duplicates.append(event)
-                continue
-            if event_id is not None:
+            else:
                 in_this_body.add(event_id)
-            fresh.append(event)
-        return fresh, duplicates
+                fresh_ids.append(event_id)
+                fresh.append(event)
+        return fresh, fresh_ids, duplicates

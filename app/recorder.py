@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app import __version__
+from app import __version__, fast_events
 from app import metrics as m
 from app.events import (
     EVENT_TYPES,
@@ -92,6 +92,17 @@ class Recorder:
             IncidentResolved: self._incident_resolved,
             Deployment: self._deployment,
             LogEvent: self._log,
+            # The same events decoded by app.fast_events: same attributes, same handlers.
+            fast_events.LlmRequest: self._llm_request,
+            fast_events.Feedback: self._feedback,
+            fast_events.Bandit: self._bandit,
+            fast_events.ParameterUpdate: self._parameter_update,
+            fast_events.ModelHealth: self._model_health,
+            fast_events.BudgetSpend: self._budget_spend,
+            fast_events.ExperimentProgress: self._experiment_progress,
+            fast_events.Business: self._business,
+            fast_events.Deployment: self._deployment,
+            fast_events.LogEvent: self._log,
         }
         self._initialise()
 
@@ -134,25 +145,27 @@ class Recorder:
     def _llm_request(self, e: LlmRequest, when: float, exemplar: Exemplar) -> None:
         store = self._store
         labels = (e.model, e.provider, e.task_type)
-        store.inc(m.LLM_REQUESTS, labels)
+        # Most updates share the label set: its series are found once (the hot path of ingest).
+        by_labels = store.label_set(labels)
+        by_labels[m.LLM_REQUESTS].inc(1.0, None)
         if e.status == "error":
             store.inc(m.LLM_REQUEST_ERRORS, (*labels, e.error_type or "unknown"), exemplar=exemplar)
-        store.observe(m.LLM_REQUEST_DURATION, labels, e.latency_ms / 1000.0, exemplar)
+        by_labels[m.LLM_REQUEST_DURATION].observe(e.latency_ms / 1000.0, exemplar)
         if e.input_tokens:
             store.inc(m.LLM_TOKENS, (*labels, "input"), e.input_tokens)
         if e.output_tokens:
             store.inc(m.LLM_TOKENS, (*labels, "output"), e.output_tokens)
         if e.cached_tokens:
-            store.inc(m.LLM_CACHED_TOKENS, labels, e.cached_tokens)
+            by_labels[m.LLM_CACHED_TOKENS].inc(e.cached_tokens, None)
         if e.input_tokens or e.output_tokens:
             store.observe(m.LLM_REQUEST_TOKENS, (e.model, e.provider), e.input_tokens + e.output_tokens)
-        store.inc(m.LLM_COST, labels, e.cost_usd, exemplar)
+        by_labels[m.LLM_COST].inc(e.cost_usd, exemplar)
         store.inc(m.SPEND, ("token",), e.cost_usd)
         # No baseline figure means the call cost what the baseline would have: no savings claimed.
         baseline = e.cost_usd if e.baseline_cost_usd is None else e.baseline_cost_usd
-        store.inc(m.LLM_BASELINE_COST, labels, baseline)
+        by_labels[m.LLM_BASELINE_COST].inc(baseline, None)
         if e.quality is not None:
-            store.observe(m.LLM_QUALITY, labels, e.quality, exemplar)
+            by_labels[m.LLM_QUALITY].observe(e.quality, exemplar)
         for dimension in QUALITY_DIMENSIONS:
             score = getattr(e, dimension)
             if score is not None:
@@ -265,6 +278,13 @@ class Recorder:
         self._store.inc(m.EXPERIMENTS_ROLLED_BACK)
 
     # --- bandit --------------------------------------------------------------------------------
+    def _bandit(self, e: fast_events.Bandit, when: float, exemplar: Exemplar) -> None:
+        """A pull or a reward decoded by app.fast_events (one struct for both)."""
+        if e.action == "pull":
+            self._bandit_pull(e, when, exemplar)  # type: ignore[arg-type]
+        else:
+            self._bandit_reward(e, when, exemplar)  # type: ignore[arg-type]
+
     def _bandit_pull(self, e: BanditPull, when: float, exemplar: Exemplar) -> None:
         decision = "explore" if e.explored else "exploit"
         self._store.inc(m.BANDIT_PULLS, (e.bandit_id, e.arm_id, decision))

@@ -3,7 +3,7 @@ as prometheus_client's encoders write them, without ever holding up ingest for l
 
 A scrape re-renders only the series an update made stale (each series keeps its lines, see
 ``app.store``) and joins the rest as they are. It runs on the event loop, the store's only writer,
-so it reads a consistent series at a time with no lock, and it yields to the loop after each
+so it reads a consistent series at a time with no lock, and it yields to the loop after each half
 millisecond of work so requests keep being served in between. The final join and the compression
 run in a thread, where they copy without the GIL. Scrapes of the same format arriving while one
 is rendered share its output.
@@ -41,7 +41,9 @@ from app.store import (
 )
 
 # Longest stretch a scrape renders before letting other requests run, checked every _CHUNK series.
-SLICE_SECONDS = 0.001
+# A request that arrives meanwhile waits up to this long: at 1 ms, once ingest itself took about
+# 1 ms at p99, a scraper every second doubled the p99 at 100k series; at 0.5 ms it adds about 40 %.
+SLICE_SECONDS = 0.0005
 _CHUNK = 32
 # Level 1 is an order of magnitude faster than prometheus_client's 9, for about 25 % more bytes.
 GZIP_LEVEL = 1

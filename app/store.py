@@ -41,6 +41,15 @@ Exemplar = Mapping[str, str] | None
 _INF = math.inf
 # How prometheus_client writes a number (Go's float formatting); typed for our callers.
 format_value: Callable[[float], str] = floatToGoString
+_new_tuple = tuple.__new__
+# Most label sets MetricStore.label_set keeps before it starts afresh.
+_LABEL_SETS_KEPT = 10_000
+
+
+def _stamped(exemplar: Mapping[str, str], value: float) -> StampedExemplar:
+    """prometheus_client's Exemplar stamped now; built as the tuple it is, skipping the Python
+    ``__new__`` a namedtuple has (exemplars are stamped on the ingest path)."""
+    return _new_tuple(StampedExemplar, (exemplar, value, time.time()))
 
 
 def escape_label_value(value: str) -> str:
@@ -95,7 +104,7 @@ class CounterSeries(Series):
             raise ValueError("Counters can only be incremented by non-negative amounts.")
         self.value += amount
         if exemplar:
-            self.exemplar = StampedExemplar(exemplar, amount, time.time())  # type: ignore[arg-type]
+            self.exemplar = _stamped(exemplar, amount)
         self.text = self.om = None
 
     def samples(self) -> list[Sample]:
@@ -163,7 +172,7 @@ class HistogramSeries(Series):
             if exemplar:
                 if self.exemplars is None:
                     self.exemplars = [None] * len(self.bounds)
-                self.exemplars[index] = StampedExemplar(exemplar, amount, time.time())  # type: ignore[arg-type]
+                self.exemplars[index] = _stamped(exemplar, amount)
         self.text = self.om = None
 
     def samples(self) -> list[Sample]:
@@ -251,6 +260,30 @@ class LabelGuard:
         self._values.get(label, set()).discard(value)
 
 
+class LabelSet(dict[MetricSpec, Series]):
+    """The series of several metrics under one label set, for code that updates many of them at
+    once: ``label_set[spec]`` is the series ``MetricStore.inc(spec, labels)`` (or ``observe``,
+    ``set``) would update, found with one lookup instead of one per update.
+
+    A series is kept here only once it is bound under exactly these label values; a label set
+    that the cardinality guard sends to the overflow goes through the store every time, so each
+    of its updates is counted as an overflow, as through the store.
+    """
+
+    __slots__ = ("labels", "store")
+
+    def __init__(self, store: MetricStore, labels: Labels) -> None:
+        super().__init__()
+        self.store = store
+        self.labels = labels
+
+    def __missing__(self, spec: MetricSpec) -> Series:
+        series = self.store.series(spec, self.labels)
+        if self.store.is_bound_as_is(spec, self.labels, series):
+            self[spec] = series
+        return series
+
+
 class MetricStore:
     """Updates declared metrics by spec and label values; a prometheus_client collector too.
 
@@ -264,6 +297,8 @@ class MetricStore:
         # Every series bound so far, by the label values it was bound with (after the guard).
         self._bound: dict[tuple[MetricSpec, Labels], Series] = {}
         self._series: Tally[MetricSpec] = Tally()
+        # Label sets handed out by label_set(); dropped whenever a series is removed.
+        self._label_sets: dict[Labels, LabelSet] = {}
         self.registry = registry
         if registry is not None:
             registry.register(self)
@@ -297,6 +332,24 @@ class MetricStore:
         if spec is not m.SERIES:
             self.set(m.SERIES, (spec.name,), self._series[spec])
 
+    def series(self, spec: MetricSpec, labels: Labels) -> Series:
+        """The series an update of ``spec`` with ``labels`` goes to (bound now if new)."""
+        return self._bound.get((spec, labels)) or self._child(spec, labels)
+
+    def is_bound_as_is(self, spec: MetricSpec, labels: Labels, series: Series) -> bool:
+        """Whether ``series`` is bound under exactly ``labels`` (not overflowed into)."""
+        return self._bound.get((spec, labels)) is series
+
+    def label_set(self, labels: Labels) -> LabelSet:
+        """The series of every metric under ``labels``, as :class:`LabelSet` finds them."""
+        found = self._label_sets.get(labels)
+        if found is None:
+            # Bounded: label sets past the cardinality caps come and go.
+            if len(self._label_sets) >= _LABEL_SETS_KEPT:
+                self._label_sets.clear()
+            found = self._label_sets[labels] = LabelSet(self, labels)
+        return found
+
     def inc(
         self, spec: MetricSpec, labels: Labels = (), amount: float = 1.0, exemplar: Exemplar = None
     ) -> None:
@@ -317,6 +370,7 @@ class MetricStore:
         if not spec.labels:
             raise ValueError(f"{spec.name} has no labels: its one series cannot be removed")
         if self._bound.pop((spec, labels), None) is not None:
+            self._label_sets.clear()
             del self.families[spec].series[labels]
             self._count_series(spec, -1)
 

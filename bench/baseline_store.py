@@ -2,8 +2,9 @@
 
 The declared metrics as prometheus_client objects in one registry, updated through bound children
 (``labels()`` is called once per series, then the child is cached), rendered by
-``generate_latest``. Kept here, unchanged but for its name and imports, so every benchmark run can
-compare against it on the same machine at the same moment.
+``generate_latest``. Kept here, unchanged but for its name and imports and a ``label_set`` the
+recorder now asks for (it updates through the same methods), so every benchmark run can compare
+against it on the same machine at the same moment.
 
 Looking up a labelled child (``metric.labels(...)``) costs more than the update itself, so the
 store keeps every child it has bound. It also guards cardinality: each client-supplied label
@@ -88,6 +89,10 @@ class PrometheusClientStore:
         """Make a series exist (at zero) before its first update, so rate() sees it start."""
         self._child(spec, labels)
 
+    def label_set(self, labels: Labels) -> LabelSet:
+        """What the recorder asks of app.store.MetricStore; here, updates through this store."""
+        return LabelSet(self, labels)
+
     def remove(self, spec: MetricSpec, labels: Labels) -> None:
         """Drop one series (state of something that ended); a missing series is not an error."""
         if self._children.pop((spec, labels), None) is not None:
@@ -111,3 +116,31 @@ class PrometheusClientStore:
         for (spec, labels), child in list(self._children.items()):
             if spec in specs:
                 yield spec, labels, float(child._value.get())
+
+
+class LabelSet:
+    """``label_set[spec].inc(...)`` as ``store.inc(spec, labels, ...)``: the recorder's view of
+    several metrics under one label set, kept to this store's own update path."""
+
+    def __init__(self, store: PrometheusClientStore, labels: Labels) -> None:
+        self.store = store
+        self.labels = labels
+
+    def __getitem__(self, spec: MetricSpec) -> Updates:
+        return Updates(self.store, spec, self.labels)
+
+
+class Updates:
+    def __init__(self, store: PrometheusClientStore, spec: MetricSpec, labels: Labels) -> None:
+        self.store = store
+        self.spec = spec
+        self.labels = labels
+
+    def inc(self, amount: float, exemplar: Exemplar) -> None:
+        self.store.inc(self.spec, self.labels, amount, exemplar)
+
+    def observe(self, value: float, exemplar: Exemplar) -> None:
+        self.store.observe(self.spec, self.labels, value, exemplar)
+
+    def set(self, value: float) -> None:
+        self.store.set(self.spec, self.labels, value)

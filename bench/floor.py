@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from app import ingest
 from app.dedup import RecentIds
 from app.events import parse_events
-from app.ingest import Ingestor, decode_events
+from app.ingest import Ingestor
 from app.recorder import Recorder
 from app.store import LabelGuard, MetricStore
 from bench import workload
@@ -44,6 +44,8 @@ class CountingStore:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._store, name)
+        if name == "label_set":
+            return lambda labels: CountingLabelSet(self, attribute(labels))
         if name in ("inc", "observe", "set", "touch"):
 
             def counted(*args: Any, **kwargs: Any) -> Any:
@@ -52,6 +54,25 @@ class CountingStore:
 
             return counted
         return attribute
+
+
+class CountingLabelSet:
+    """A store's label set whose series count their updates on a CountingStore."""
+
+    def __init__(self, counting: CountingStore, label_set: Any) -> None:
+        self._counting = counting
+        self._label_set = label_set
+
+    def __getitem__(self, spec: Any) -> Any:
+        series = self._label_set[spec]
+        counting = self._counting
+
+        class Counted:
+            def __getattr__(self, name: str) -> Any:
+                counting.updates += 1
+                return getattr(series, name)
+
+        return Counted()
 
 
 def build(store_kind: str) -> tuple[Any, Recorder, Ingestor]:
@@ -78,8 +99,8 @@ def _timed(run: Callable[[], object]) -> float:
 
 def measure(store_kind: str, batch: int, total: int, repeats: int) -> dict[str, float]:
     """Median µs per event of ingest, parse and apply over ``repeats`` rounds of ``total`` events."""
-    decode = decode_events if store_kind == "exporter" else parse_events
-    with mock.patch.object(ingest, "decode_events", decode):
+    decode = ingest.decode if store_kind == "exporter" else parse_events
+    with mock.patch.object(ingest, "decode", decode):
         return _measure(store_kind, decode, batch, total, repeats)
 
 

@@ -354,3 +354,15 @@ def test_restored_ids_keep_their_age() -> None:
     later = RecentIds(max_size=10, max_age_seconds=60, clock=lambda: 1000.0)
     later.restore([[event_id, age + 20] for event_id, age in saved])
     assert ("old" in later, "new" in later) == (False, True)
+
+
+def test_known_ids_are_those_remembered_and_not_expired() -> None:
+    now = [0.0]
+    window = RecentIds(max_size=3, max_age_seconds=10, clock=lambda: now[0])
+    window.remember(["a", "b"])
+    now[0] = 5
+    window.remember(["c", "a", "d"])  # "a" again: now the newest; "b", the oldest, goes
+    assert window.known(["a", "b", "c", "d", "e"]) == {"a", "c", "d"}
+    assert [event_id for event_id, _ in window.export()] == ["c", "a", "d"]
+    now[0] = 15.5
+    assert window.known(["a", "c", "d"]) == set()

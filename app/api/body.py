@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import zlib
-
-from fastapi import Request
+from collections.abc import AsyncIterable
 
 
 class BodyRefused(ValueError):
@@ -17,24 +16,36 @@ class BodyRefused(ValueError):
         self.message = message
 
 
-async def read_body(request: Request, max_bytes: int, max_decompressed_bytes: int) -> bytes:
-    """The body as sent (``max_bytes``), gzip-decoded when so encoded (``max_decompressed_bytes``)."""
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+async def read_body(
+    chunks: AsyncIterable[bytes],
+    content_encoding: str | None,
+    content_length: str | None,
+    max_bytes: int,
+    max_decompressed_bytes: int,
+) -> bytes:
+    """The body as sent (``max_bytes``), gzip-decoded when so encoded (``max_decompressed_bytes``).
+
+    ``content_encoding`` and ``content_length`` are the request's headers (None when absent); the
+    body is refused by its declared length before a byte of it is read.
+    """
+    encoding = (content_encoding or "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         raise BodyRefused(
             415, "unsupported_media_type", f"Content-Encoding {encoding!r} is not supported; use gzip"
         )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
         raise BodyRefused(413, "too_large", f"body exceeds max_body_bytes ({max_bytes})")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
             raise BodyRefused(413, "too_large", f"body exceeds max_body_bytes ({max_bytes})")
+    body = b"".join(parts)
     if encoding == "gzip":
-        return gunzip(bytes(body), max_decompressed_bytes)
-    return bytes(body)
+        return gunzip(body, max_decompressed_bytes)
+    return body
 
 
 def gunzip(data: bytes, limit: int) -> bytes:

@@ -1,0 +1,126 @@
+"""The HTTP edge: what every request passes before any route.
+
+Each request gets an id (``X-Request-ID``, taken from the client when sane) and one JSON access
+log line. Requests to ``/v1/events`` are limited in number: past ``max_concurrent_requests`` in
+flight they are answered 503 with Retry-After, so overload costs the client a retry, not the
+exporter its memory. ``POST /v1/events`` itself is served here by the bare ASGI
+:class:`~app.api.ingest.IngestEndpoint`; everything else goes on to the FastAPI app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import metrics as m
+from app.api.ingest import IngestEndpoint
+from app.logs import info_writer, request_id_var
+from app.state import Exporter
+
+access_log = logging.getLogger("llmopt_exporter.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_INGEST_PATH = "/v1/events"
+_SHED = json.dumps({"error": "overloaded", "message": "too many requests at once; retry"}).encode()
+_SHED_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"retry-after", b"1"),
+    (b"content-length", str(len(_SHED)).encode()),
+]
+
+
+class Edge:
+    """ASGI middleware: request id, access log, the ingest concurrency limit, the ingest endpoint."""
+
+    def __init__(self, app: ASGIApp, exporter: Exporter) -> None:
+        self.app = app
+        self.exporter = exporter
+        self.ingest = IngestEndpoint(exporter)
+        self.is_logged = exporter.settings.access_log
+        # Straight to the JSON lines when that is where the access log goes (see app.logs).
+        self.write_access = info_writer(access_log) if self.is_logged else None
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value  # the last one sent, as a dict of the headers would keep
+        request_id = given.decode("latin-1")
+        if not _REQUEST_ID.match(request_id):
+            # 128 random bits as 32 hex digits, as uuid4().hex gives (less its fixed version bits)
+            # in a fifth of the time.
+            request_id = os.urandom(16).hex()
+        id_header = (b"x-request-id", request_id.encode())
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500  # what the log says when the app fails before answering
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        try:
+            if scope["path"] != _INGEST_PATH:
+                await self.app(scope, receive, send_with_id)
+            elif self.in_flight >= self.exporter.settings.max_concurrent_requests:
+                self.exporter.store.inc(m.REQUESTS_SHED)
+                await send_with_id({"type": "http.response.start", "status": 503, "headers": _SHED_HEADERS})
+                await send_with_id({"type": "http.response.body", "body": _SHED})
+            else:
+                self.in_flight += 1
+                try:
+                    if scope["method"] == "POST":
+                        status = await self.ingest(scope, receive, send, [id_header])
+                    else:
+                        await self.app(scope, receive, send_with_id)
+                finally:
+                    self.in_flight -= 1
+        finally:
+            if self.is_logged:
+                _log_access(scope, status, started, self.write_access)
+            request_id_var.reset(token)
+
+
+def _log_access(
+    scope: Scope, status: int, started: float, write: Callable[[str, dict[str, Any]], None] | None
+) -> None:
+    """One access log line: through ``write`` when given; else a record made directly, without
+    ``Logger.info`` looking up the caller's file and line, which no line of ours shows."""
+    method, path = scope["method"], scope["path"]
+    context = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        "client": (scope.get("client") or ("", 0))[0],
+    }
+    if write is not None:
+        write(f"{method} {path} {status}", context)
+        return
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        "",
+        0,
+        "%s %s %d",
+        (method, path, status),
+        None,
+        extra={"context": context},
+    )
+    access_log.handle(record)
