@@ -7,8 +7,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.processes import free_port, stop, wait_http_ok
+
 EXPORTER = Path(sys.executable).parent / "llmopt-exporter"
 PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
 WRK = "wrk"
 POST_LUA = Path(__file__).with_name("post.lua")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ensure_tools() -> None:
@@ -52,32 +46,6 @@ def ensure_tools() -> None:
     subprocess.run(
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env
     )
-
-
-def wait_ok(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process {process.args!r} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM by PID, then SIGKILL if it lingers."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(15)
 
 
 @dataclass
@@ -120,7 +88,7 @@ def exporter(
             cwd=cwd or Path(__file__).resolve().parents[1],
         )
     try:
-        wait_ok(f"{url}/readyz", process)
+        wait_http_ok(f"{url}/readyz", 30.0, process)
         yield Server(url, process)
     finally:
         stop(process)
@@ -143,7 +111,7 @@ def pushgateway(log_dir: Path) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_ok(f"{url}/-/ready", process)
+        wait_http_ok(f"{url}/-/ready", 30.0, process)
         yield Server(url, process)
     finally:
         stop(process)
