@@ -29,28 +29,28 @@ test: venv tools lint ## Lint, then run every test: unit, contract, promtool/amt
 	$(PY) -m pytest
 
 lint: venv ## ruff (lint and format check) and mypy --strict
-	$(VENV)/bin/ruff check app client tests examples bench
-	$(VENV)/bin/ruff format --check app client tests examples bench
+	$(VENV)/bin/ruff check app mixin tools client tests examples bench
+	$(VENV)/bin/ruff format --check app mixin tools client tests examples bench
 	$(VENV)/bin/mypy
 
 format: venv ## Apply ruff's formatting and safe fixes
-	$(VENV)/bin/ruff check --fix app client tests examples bench
-	$(VENV)/bin/ruff format app client tests examples bench
+	$(VENV)/bin/ruff check --fix app mixin tools client tests examples bench
+	$(VENV)/bin/ruff format app mixin tools client tests examples bench
 
 .PHONY: rules
 rules: venv ## Render the rules of alerts/ from alerts/config.yml, and their PrometheusRule
-	$(PY) -m app.rules
-	$(PY) -m app.kubernetes
+	$(PY) -m mixin.rules
+	$(PY) -m mixin.kubernetes
 
 .PHONY: dashboards
-dashboards: venv ## Render the Grafana dashboards of grafana/dashboards from app/dashboards.py
-	$(PY) -m app.dashboards
+dashboards: venv ## Render the Grafana dashboards of grafana/dashboards from mixin/dashboards.py
+	$(PY) -m mixin.dashboards
 
 bench: venv ## Benchmarks against the real process and Pushgateway; rewrites docs/benchmarks.md (< 10 min)
 	$(PY) -m bench.run $(ARGS)
 
 docs: venv ## Regenerate docs/metrics.md from the metric declarations
-	$(PY) -m app.catalog > docs/metrics.md
+	$(PY) -m mixin.catalog > docs/metrics.md
 
 soak: venv ## Soak the real exporter on loopback for 3 minutes: zero 5xx, flat memory; writes docs/benchmarks.md
 	$(PY) bench/soak.py $(ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -49,61 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_simulate_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="llmopt-exporter simulate",
-        description="Post realistic LLM auto-optimizer traffic to a running exporter: an A/B test "
-        "in which a winner emerges, a bandit converging on one temperature, cost falling over time, "
-        "errors of several types, feedback, model health flaps, a deployment.",
-    )
-    parser.add_argument("--url", default="http://127.0.0.1:9477", help="the exporter (default %(default)s)")
-    parser.add_argument(
-        "--duration", type=float, default=300.0, help="seconds of story (default %(default)s)"
-    )
-    parser.add_argument(
-        "--rate", type=float, default=20.0, help="events per second, about (default %(default)s)"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="same seed, same events (default %(default)s)")
-    parser.add_argument(
-        "--token",
-        default=os.environ.get(f"{ENV_PREFIX}SIMULATE_TOKEN"),
-        help=f"ingest bearer token (or {ENV_PREFIX}SIMULATE_TOKEN)",
-    )
-    parser.add_argument(
-        "--fast", action="store_true", help="do not wait for each tick: post as fast as possible"
-    )
-    return parser
+# Commands of the tools package (tools/): a source install has them, the container image does not.
+COMMANDS = {"simulate": "tools.simulate", "incident-context": "tools.incident"}
 
 
-def simulate(argv: Sequence[str]) -> int:
-    from app.simulate import run
-
-    args = build_simulate_parser().parse_args(argv)
-    if args.duration <= 0 or args.rate <= 0:
-        print("llmopt-exporter simulate: --duration and --rate must be positive", file=sys.stderr)
-        return 2
+def run_tool(name: str, argv: Sequence[str]) -> int:
+    """Run the tool ``name`` with ``argv``; 2 when this installation has no tools."""
     try:
-        accepted = run(args.url, args.duration, args.rate, args.seed, args.token, is_realtime=not args.fast)
-    except (OSError, ValueError) as err:
-        print(f"llmopt-exporter simulate: cannot post to {args.url}: {err}", file=sys.stderr)
-        return 1
-    print(f"posted {accepted} events to {args.url}")
-    return 0
-
-
-def incident_context(argv: Sequence[str]) -> int:
-    from app.incident import main as report
-
-    return report(argv)
-
-
-COMMANDS = {"simulate": simulate, "incident-context": incident_context}
+        module = importlib.import_module(COMMANDS[name])
+    except ModuleNotFoundError as err:
+        print(
+            f"llmopt-exporter {name}: not in this installation ({err}); the tools come with a source "
+            "install (pip install . from a checkout, or make venv)",
+            file=sys.stderr,
+        )
+        return 2
+    status: int = module.main(argv)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:])
+        return run_tool(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     config_file = args.config
     if config_file is None and os.environ.get(f"{ENV_PREFIX}CONFIG_FILE"):

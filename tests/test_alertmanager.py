@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app import rules
+from mixin import rules
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "alerts" / "alertmanager.yml"

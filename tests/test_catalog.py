@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.catalog import render
 from app.metrics import ALL_METRICS, MetricSpec
-from app.taxonomy import ROWS
+from mixin.catalog import render
+from mixin.taxonomy import ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Labels that belong to the scrape (target labels) or to histogram/summary machinery.

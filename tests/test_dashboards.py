@@ -1,4 +1,4 @@
-"""The Grafana dashboards of grafana/dashboards: rendered from app/dashboards.py, well-formed, accepted
+"""The Grafana dashboards of grafana/dashboards: rendered from mixin/dashboards.py, well-formed, accepted
 by Grafana's own schema (@grafana/schema through tsc), naming only declared metrics and recording
 rules, and every panel query answered with data by a real Prometheus that scrapes a real exporter fed
 by the simulator. Also the provisioning files and docker-compose.yml that run them."""
@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
-from app import dashboards, rules
 from app.metrics import ALL_METRICS
+from mixin import dashboards, rules
 from tests.processes import EXPORTER, free_port, running
 from tests.test_rules import metric_names
+from tools import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "grafana" / "dashboards"
@@ -389,7 +390,12 @@ def test_docker_compose_runs_the_whole_stack_with_our_files() -> None:
     }
     assert services["exporter"]["build"] == "."
     assert "LLMOPT_INGEST_TOKENS" in services["exporter"]["environment"], "it listens on 0.0.0.0"
-    assert services["simulator"]["command"][:3] == ["simulate", "--url", "http://exporter:9477"]
+    # The simulator runs the tools package from the source tree, with flags its parser takes.
+    simulator = services["simulator"]
+    assert simulator["command"][:3] == ["python", "-m", "tools.simulate"]
+    assert "./tools:/opt/llmopt/tools:ro" in simulator["volumes"]
+    assert simulator["working_dir"] == "/opt/llmopt"
+    assert simulate.build_parser().parse_args(simulator["command"][3:]).url == "http://exporter:9477"
     for service in services.values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]

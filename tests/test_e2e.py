@@ -3,7 +3,7 @@ Slack, email and the dead man's switch.
 
 One chain serves the module. Every daemon runs on a free loopback port with its own temp dir and is
 stopped by PID: the exporter process; Prometheus (exemplar storage on) with our prometheus.yml and the
-rule files rendered by ``python -m app.rules`` from a copy of alerts/config.yml whose ``for``
+rule files rendered by ``python -m mixin.rules`` from a copy of alerts/config.yml whose ``for``
 durations are short; Alertmanager with alerts/alertmanager.yml, its secret files written, its
 endpoints pointed at a local HTTP receiver and SMTP sink and its timers short. Routes, receivers,
 templates, inhibition, thresholds and rule expressions are the shipped ones.
@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from app import rules
+from mixin import rules
 from tests.processes import EXPORTER, free_port, running
 from tests.receivers import Delivery, HttpReceiver, SmtpSink
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from app import kubernetes, rules
 from app.config import ENV_PREFIX, Settings, load_settings
 from app.main import create_app
+from mixin import kubernetes, rules
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "deploy" / "kubernetes"

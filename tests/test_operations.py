@@ -28,10 +28,10 @@ import pytest
 import yaml
 from llmopt_client import Client, HaltGuard, TraceContext, get_logger, trace_context
 
-from app import rules
-from app.simulate import Simulation, ticks
+from mixin import rules
 from tests.exposition import key, samples
 from tests.processes import EXPORTER, exporter_process, free_port, running
+from tools.simulate import Simulation, ticks
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = "/usr/bin/prometheus"

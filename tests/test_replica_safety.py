@@ -1,5 +1,5 @@
 """Every rule and every dashboard panel reads every metric so that N replicas give the answer of one:
-counters summed over the replica labels, gauges read as app/scaling.py declares them."""
+counters summed over the replica labels, gauges read as mixin/scaling.py declares them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from app import metrics as m
-from app import rules, scaling
+from mixin import rules, scaling
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLICA_LABELS = ("instance", "pod", "job")

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from app import rules
 from app.config import DEFAULT_PORT
 from app.metrics import ALL_METRICS
+from mixin import rules
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "alerts"

@@ -55,8 +55,8 @@ from llmopt_client import (
     replica_order,
 )
 
-from app import rules
 from app.metrics import ALL_METRICS
+from mixin import rules
 from tests.processes import EXPORTER, free_port, stop, wait_http_ok
 
 ROOT = Path(__file__).resolve().parents[1]

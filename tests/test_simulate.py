@@ -6,9 +6,9 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from app.simulate import Simulation, ticks
 from tests.exposition import key, samples
 from tests.processes import EXPORTER, exporter_process
+from tools.simulate import Simulation, ticks
 
 
 def test_same_seed_same_events() -> None:

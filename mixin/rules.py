@@ -19,7 +19,7 @@ metric name. Every aggregation sums the replica labels away and sums numerators 
 before dividing, so several exporter replicas give the same answer as one. Every metric a rule names
 comes from :mod:`app.metrics`.
 
-Run ``python -m app.rules`` (``make rules``) after editing the config and commit the output.
+Run ``python -m mixin.rules`` (``make rules``) after editing the config and commit the output.
 """
 
 from __future__ import annotations
@@ -1142,8 +1142,8 @@ def render_rule_file(title: str, groups: Sequence[Group], runbook_url_base: str)
     """One rule file, with the rendering notice and a comment above every rule."""
     lines = [
         f"# {title}",
-        "# Rendered by `make rules` (python -m app.rules) from alerts/config.yml. Do not edit: change the",
-        "# config or app/rules.py and render again.",
+        "# Rendered by `make rules` (python -m mixin.rules) from alerts/config.yml. Do not edit: change the",
+        "# config or mixin/rules.py and render again.",
         "groups:",
     ]
     for group in groups:
@@ -1200,14 +1200,14 @@ def taxonomy_map(config: RulesConfig) -> dict[str, str]:
 
 
 def render(config: RulesConfig) -> dict[str, str]:
-    """File name -> content of every file ``python -m app.rules`` writes."""
+    """File name -> content of every file ``python -m mixin.rules`` writes."""
     files = {
         name: render_rule_file(title, groups, config.runbook_url_base)
         for name, (title, groups) in rule_groups(config).items()
     }
     files[TAXONOMY_MAP_FILE] = (
         "# Taxonomy ID -> the recording rule that serves it; docs/metrics.md is generated from this map.\n"
-        "# Rendered by `make rules` (python -m app.rules); do not edit.\n"
+        "# Rendered by `make rules` (python -m mixin.rules); do not edit.\n"
         + _dump(dict(sorted(taxonomy_map(config).items())))
     )
     return files
@@ -1215,7 +1215,7 @@ def render(config: RulesConfig) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m app.rules", description="Render the Prometheus rule files from alerts/config.yml."
+        prog="python -m mixin.rules", description="Render the Prometheus rule files from alerts/config.yml."
     )
     parser.add_argument(
         "--config", type=Path, default=DEFAULT_CONFIG, help="rules config (default: %(default)s)"

@@ -20,7 +20,7 @@ declared here with what it is:
     a fact about one replica (its build, start time, series held, last snapshot): read per replica,
     or summed for a total of the deployment.
 
-``python -m app.scaling`` prints the table of docs/scaling.md; a test keeps them equal.
+``python -m mixin.scaling`` prints the table of docs/scaling.md; a test keeps them equal.
 """
 
 from __future__ import annotations

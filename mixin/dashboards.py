@@ -23,7 +23,7 @@ metrics of :mod:`app.metrics` and recording rules of ``alerts/`` and aggregate t
 away; raw rates use ``$__rate_interval``; firing alerts and deployments are annotations. Thresholds
 come from ``alerts/config.yml``, the file that sets the alerts and SLOs.
 
-Run ``python -m app.dashboards`` (``make dashboards``) after a change and commit the JSON; a test
+Run ``python -m mixin.dashboards`` (``make dashboards``) after a change and commit the JSON; a test
 fails while the committed files differ from a fresh render.
 """
 
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict, Union, Unpack
 
-from app import rules
-from app.rules import RulesConfig
+from mixin import rules
+from mixin.rules import RulesConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "grafana" / "dashboards"
@@ -1641,7 +1641,7 @@ def render(config: RulesConfig) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m app.dashboards", description="Render the Grafana dashboards of grafana/dashboards."
+        prog="python -m mixin.dashboards", description="Render the Grafana dashboards of grafana/dashboards."
     )
     parser.add_argument(
         "--config", type=Path, default=rules.DEFAULT_CONFIG, help="rules config (default: %(default)s)"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from app import rules
+from mixin import rules
 
 RULE_FILE_ORDER = (rules.RECORDING_FILE, rules.SLO_FILE, rules.ALERTING_FILE)
 DEFAULT_OUTPUT = rules.ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
@@ -23,7 +23,7 @@ NAME = "llmopt-exporter"
 
 HEADER = """\
 # The rules of alerts/*.rules.yml for prometheus-operator. Rendered by `make rules`
-# (python -m app.kubernetes) from those files; do not edit: change alerts/config.yml and render.
+# (python -m mixin.kubernetes) from those files; do not edit: change alerts/config.yml and render.
 # Prometheus loads it when its ruleSelector matches these labels (kube-prometheus-stack selects
 # release: <its release name> by default: add that label, e.g. in kustomization.yaml).
 """
@@ -57,7 +57,7 @@ def prometheus_rule(rules_dir: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m app.kubernetes",
+        prog="python -m mixin.kubernetes",
         description="Write the PrometheusRule of deploy/kubernetes from the rule files of alerts/.",
     )
     parser.add_argument("--rules", type=Path, default=rules.DEFAULT_OUTPUT, help="rule files (%(default)s)")

@@ -10,18 +10,22 @@ a deployment. The same seed gives the same events.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import os
 import random
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 Event = dict[str, Any]
+ENV_PREFIX = "LLMOPT_"
 
 MODELS = (
     # model, provider, $ per 1k input tokens, $ per 1k output tokens, median latency in seconds
@@ -338,3 +342,47 @@ def run(
     if complete:
         accepted += post(url, simulation.closing(), token)
     return accepted
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmopt-exporter simulate",
+        description="Post realistic LLM auto-optimizer traffic to a running exporter: an A/B test "
+        "in which a winner emerges, a bandit converging on one temperature, cost falling over time, "
+        "errors of several types, feedback, model health flaps, a deployment.",
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:9477", help="the exporter (default %(default)s)")
+    parser.add_argument(
+        "--duration", type=float, default=300.0, help="seconds of story (default %(default)s)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="events per second, about (default %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="same seed, same events (default %(default)s)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(f"{ENV_PREFIX}SIMULATE_TOKEN"),
+        help=f"ingest bearer token (or {ENV_PREFIX}SIMULATE_TOKEN)",
+    )
+    parser.add_argument(
+        "--fast", action="store_true", help="do not wait for each tick: post as fast as possible"
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.duration <= 0 or args.rate <= 0:
+        print("llmopt-exporter simulate: --duration and --rate must be positive", file=sys.stderr)
+        return 2
+    try:
+        accepted = run(args.url, args.duration, args.rate, args.seed, args.token, is_realtime=not args.fast)
+    except (OSError, ValueError) as err:
+        print(f"llmopt-exporter simulate: cannot post to {args.url}: {err}", file=sys.stderr)
+        return 1
+    print(f"posted {accepted} events to {args.url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -559,3 +559,7 @@ def main(argv: Sequence[str]) -> int:
     scope = Scope(time.time(), args.since, window_seconds, matchers)
     sys.stdout.write(report(prometheus, scope, max(1, args.top)))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
