@@ -16,6 +16,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 EXPORTER = Path(sys.executable).parent / "llmopt-exporter"
+# The real Prometheus and Alertmanager programs the tests start (scripts/ensure-tools.sh installs them).
+PROMETHEUS = "/usr/bin/prometheus"
+PROMTOOL = "/usr/bin/promtool"
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+AMTOOL = "/usr/bin/amtool"
 
 
 def free_port() -> int:

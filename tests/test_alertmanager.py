@@ -16,11 +16,10 @@ import pytest
 import yaml
 
 from mixin import rules
+from tests.processes import ALERTMANAGER, AMTOOL
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "alerts" / "alertmanager.yml"
-AMTOOL = "/usr/bin/amtool"
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 # The seed's channels (§6.2): who hears about an alert, by name or severity.
 RECEIVER_BY_ALERT = {

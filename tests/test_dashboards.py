@@ -23,7 +23,7 @@ import yaml
 
 from app.metrics import ALL_METRICS
 from mixin import dashboards, rules
-from tests.processes import EXPORTER, free_port, running
+from tests.processes import EXPORTER, PROMETHEUS, PROMTOOL, free_port, running
 from tests.test_rules import metric_names
 from tools import simulate
 
@@ -32,7 +32,6 @@ DASHBOARDS = ROOT / "grafana" / "dashboards"
 PROVISIONING = ROOT / "grafana" / "provisioning"
 SCHEMA_CHECK = ROOT / "grafana" / ".schema-check"
 TSC = SCHEMA_CHECK / "node_modules" / "typescript" / "bin" / "tsc"
-PROMETHEUS = "/usr/bin/prometheus"
 COMPOSE = ROOT / "docker-compose.yml"
 
 # The uids are links and bookmarks: changing one breaks them, so they are pinned here.
@@ -419,7 +418,7 @@ def test_compose_prometheus_matches_the_top_level_one() -> None:
     assert compose["rule_files"] == ["/etc/prometheus/alerts/*.rules.yml"]
     assert compose["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     result = subprocess.run(
-        ["/usr/bin/promtool", "check", "config", str(ROOT / "deploy" / "compose" / "prometheus.yml")],
+        [PROMTOOL, "check", "config", str(ROOT / "deploy" / "compose" / "prometheus.yml")],
         capture_output=True,
         text=True,
         check=False,

@@ -30,12 +30,10 @@ import pytest
 import yaml
 
 from mixin import rules
-from tests.processes import EXPORTER, free_port, running
+from tests.processes import ALERTMANAGER, EXPORTER, PROMETHEUS, free_port, running
 from tests.receivers import Delivery, HttpReceiver, SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
-PROMETHEUS = "/usr/bin/prometheus"
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 ALERTMANAGER_CONFIG = yaml.safe_load((ROOT / "alerts" / "alertmanager.yml").read_text(encoding="utf-8"))
 RULES_CONFIG = yaml.safe_load(rules.DEFAULT_CONFIG.read_text(encoding="utf-8"))
 RUNBOOKS = RULES_CONFIG["runbook_url_base"]

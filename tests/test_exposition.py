@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import EXAMPLES, Exporter
 from tests.exposition import key, openmetrics_samples, samples
+from tests.processes import PROMTOOL
 
 GOLDEN = Path(__file__).parent / "golden" / "exposition.txt"
 GOLDEN_OPENMETRICS = Path(__file__).parent / "golden" / "exposition.openmetrics.txt"
@@ -24,9 +25,7 @@ def post_all_examples(exporter: Exporter) -> None:
 def test_promtool_finds_nothing_to_lint(exporter: Exporter) -> None:
     post_all_examples(exporter)
     text = exporter.client.get("/metrics").text
-    result = subprocess.run(
-        ["/usr/bin/promtool", "check", "metrics"], input=text, capture_output=True, text=True
-    )
+    result = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True)
     assert (result.returncode, result.stderr) == (0, "")
 
 

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from app.config import ENV_PREFIX, Settings, load_settings
 from app.main import create_app
 from mixin import kubernetes, rules
+from tests.processes import PROMTOOL
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
@@ -92,7 +93,7 @@ def test_promtool_accepts_the_prometheus_rule_spec(tmp_path: Path) -> None:
     spec = tmp_path / "spec.rules.yml"
     spec.write_text(yaml.safe_dump(_one("PrometheusRule")["spec"]), encoding="utf-8")
     result = subprocess.run(
-        ["/usr/bin/promtool", "check", "rules", str(spec)], capture_output=True, text=True, check=False
+        [PROMTOOL, "check", "rules", str(spec)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -30,11 +30,10 @@ from llmopt_client import Client, HaltGuard, TraceContext, get_logger, trace_con
 
 from mixin import rules
 from tests.exposition import key, samples
-from tests.processes import EXPORTER, exporter_process, free_port, running
+from tests.processes import EXPORTER, PROMETHEUS, exporter_process, free_port, running
 from tools.simulate import Simulation, ticks
 
 ROOT = Path(__file__).resolve().parents[1]
-PROMETHEUS = "/usr/bin/prometheus"
 SIMULATION = {"duration": 6, "rate": 100, "seed": 7}
 
 T = TypeVar("T")

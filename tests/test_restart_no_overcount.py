@@ -28,9 +28,8 @@ import pytest
 from app import metrics as m
 from app.recorder import SNAPSHOT_GAUGES
 from tests.exposition import SampleKey, samples
-from tests.processes import EXPORTER, free_port, running
+from tests.processes import EXPORTER, PROMETHEUS, free_port, running
 
-PROMETHEUS = "/usr/bin/prometheus"
 EXPERIMENT = "prompt-optimization-v5"
 # Gauges a restart must bring back: the snapshotted ones and those derived from the restored state.
 STATE_GAUGES = frozenset(

@@ -19,11 +19,11 @@ import yaml
 from app.config import DEFAULT_PORT
 from app.metrics import ALL_METRICS
 from mixin import rules
+from tests.processes import PROMTOOL
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "alerts"
 RUNBOOKS = ROOT / "docs" / "runbooks"
-PROMTOOL = "/usr/bin/promtool"
 UNIT_TESTS = sorted((ALERTS / "tests").glob("*.test.yml"))
 UNIT_TEST_CONFIG = ALERTS / "tests" / "config.yml"
 RULE_FILES = (rules.RECORDING_FILE, rules.SLO_FILE, rules.ALERTING_FILE)

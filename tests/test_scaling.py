@@ -57,10 +57,9 @@ from llmopt_client import (
 
 from app.metrics import ALL_METRICS
 from mixin import rules
-from tests.processes import EXPORTER, free_port, stop, wait_http_ok
+from tests.processes import EXPORTER, PROMETHEUS, PROMTOOL, free_port, stop, wait_http_ok
 
 ROOT = Path(__file__).resolve().parents[1]
-PROMETHEUS = "/usr/bin/prometheus"
 SCRAPE_INTERVAL = 0.25
 ROUNDS = 10
 EVENTS_PER_ROUND = 120
@@ -751,7 +750,7 @@ def test_the_central_ruler_decides_the_same_alerts(run: Run) -> None:
 
 def test_the_remote_write_variant_is_valid_and_ships_only_raw_series() -> None:
     result = subprocess.run(
-        ["/usr/bin/promtool", "check", "config", "prometheus.remote-write.yml"],
+        [PROMTOOL, "check", "config", "prometheus.remote-write.yml"],
         cwd=ROOT,
         capture_output=True,
         text=True,
