@@ -40,7 +40,20 @@ class Settings(BaseSettings):
         1_048_576, ge=1024, description="Largest accepted request body in bytes; larger bodies get 413."
     )
     max_batch_events: int = Field(
-        5000, ge=1, description="Most events accepted in one request; more get 413."
+        5000, ge=1, le=100_000, description="Most events accepted in one request; more get 413."
+    )
+    max_problems: int = Field(
+        20, ge=1, le=1000, description="Most problems a 422 answer lists (it also gives their total)."
+    )
+    event_max_age_seconds: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="Event times (timestamp, opened_at) further in the past are refused with 422.",
+    )
+    event_max_future_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Event times further in the future are refused with 422 (allows for clock skew).",
     )
     max_decompressed_bytes: int = Field(
         8_388_608, ge=1024, description="Largest gzip-decoded request body in bytes; larger bodies get 413."

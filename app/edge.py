@@ -4,7 +4,8 @@ Each request gets an id (``X-Request-ID``, taken from the client when sane) and 
 log line. Requests to ``/v1/events`` are limited in number: past ``max_concurrent_requests`` in
 flight they are answered 503 with Retry-After, so overload costs the client a retry, not the
 exporter its memory. ``POST /v1/events`` itself is served here by the bare ASGI
-:class:`~app.api.ingest.IngestEndpoint`; everything else goes on to the FastAPI app.
+:class:`~app.api.ingest.IngestEndpoint` (other methods get 405); everything else goes on to the
+FastAPI app.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ access_log = logging.getLogger("llmopt_exporter.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _INGEST_PATH = "/v1/events"
 _SHED = json.dumps({"error": "overloaded", "message": "too many requests at once; retry"}).encode()
+_NOT_ALLOWED = json.dumps({"error": "method_not_allowed", "message": "POST events to /v1/events"}).encode()
+_NOT_ALLOWED_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"allow", b"POST"),
+    (b"content-length", str(len(_NOT_ALLOWED)).encode()),
+]
 _SHED_HEADERS = [
     (b"content-type", b"application/json"),
     (b"retry-after", b"1"),
@@ -86,7 +93,10 @@ class Edge:
                     if scope["method"] == "POST":
                         status = await self.ingest(scope, receive, send, [id_header])
                     else:
-                        await self.app(scope, receive, send_with_id)
+                        await send_with_id(
+                            {"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED_HEADERS}
+                        )
+                        await send_with_id({"type": "http.response.body", "body": _NOT_ALLOWED})
                 finally:
                     self.in_flight -= 1
         finally:

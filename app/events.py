@@ -1,552 +1,630 @@
-"""The wire contract: one pydantic model per event type, and the parser for request bodies.
+"""The wire contract: every event type the exporter accepts, declared once, as msgspec structs.
 
-A body is either one event object or ``{"events": [...]}``. Every event names its ``type``;
-events that describe a step of something (an experiment, a bandit, a budget, an incident, a
-deployment) also name their ``action``. Validation is strict: unknown fields, unknown types and
-actions, wrong JSON types, NaN/Infinity, negative amounts and out-of-range scores are rejected,
-and :func:`parse_events` reports every problem with the event index and the field path.
+Each field is declared here with its type, range, default, description and example; everything
+else is derived from these declarations: the decoder (``app.decode``), the OpenAPI schema
+(``app.openapi``), the Python client's event classes (``client/llmopt_client/events.py``,
+generated) and the event tables of the docs. A new field is one line here.
+
+A body is one event or ``{"events": [...]}``. Every event names its ``type``; events that report a
+step of something (an experiment, a bandit, a budget, an incident) also name their ``action``, and
+each (type, action) has its own struct below. Validation is strict: unknown fields, types and
+actions, wrong JSON types, numbers out of their documented range, label values outside the safe
+character set, and the rules across fields (:class:`Rule`) are refused, naming the field.
+
+Every number has a finite range, so no counter can reach +Inf and no event can make the apply
+step fail: a body that decodes is applied whole.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self, Union
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    StringConstraints,
-    Tag,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
-)
+import msgspec
+from msgspec import Meta
 
-# Values that become label values: at most 128 characters from a safe set (letters, digits and
-# _ . : / @ + = -, inner spaces), so nothing a client sends can surprise a query, a log or a UI.
+# --- Value types --------------------------------------------------------------------------------
+
+# Label values (model, provider, task type, ids that become labels) and identifiers: 1 to 128
+# characters from a safe set (letters, digits, _ . : / @ + = -, inner spaces), so nothing a client
+# sends can surprise a query, a log or a UI. The decoder checks the pattern (once per distinct
+# value: they repeat), and the schema shows it.
+# Patterns end in $(?!\n): the end of the text both in JSON Schema and in Python, where $ alone
+# would also match before a final newline.
+LABEL_PATTERN = r"^[A-Za-z0-9_](?:[A-Za-z0-9_.:/@+= -]*[A-Za-z0-9_.:/@+=-])?$(?!\n)"
+LABEL_MAX_LENGTH = 128
 LabelValue = Annotated[
     str,
-    StringConstraints(
-        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_](?:[A-Za-z0-9_.:/@+= -]*[A-Za-z0-9_.:/@+=-])?$"
+    Meta(
+        min_length=1,
+        max_length=LABEL_MAX_LENGTH,
+        extra_json_schema={"pattern": LABEL_PATTERN},
+        extra={"label_pattern": True},
     ),
 ]
-# Identifiers that never become labels (event ids, incident ids): same shape.
-Identifier = LabelValue
-Text = Annotated[str, StringConstraints(max_length=1024)]
-# Stack traces: longer than other text, still bounded.
-StackText = Annotated[str, StringConstraints(max_length=16384)]
-NonNegative = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
-Ratio = Annotated[float, Field(ge=0, le=1)]
-Score = Annotated[float, Field(ge=0, le=100)]
-# Event times are RFC 3339 with a zone, or Unix seconds.
-# The latest Unix time accepted (year 2100): larger numbers are almost surely milliseconds.
-_MAX_UNIX_SECONDS = 4_102_444_800
-
-
-def _unix_seconds(value: object) -> object:
-    """A JSON number is Unix seconds; a string must be RFC 3339 with a zone (not a number)."""
-    if isinstance(value, str):
-        if value.strip().lstrip("+-").replace(".", "", 1).isdigit():
-            raise ValueError("a timestamp string must be RFC 3339 with a zone; send Unix seconds as a number")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("a timestamp is an RFC 3339 string with a zone or Unix seconds as a number")
-    if not 0 <= value <= _MAX_UNIX_SECONDS:
-        raise ValueError(
-            f"a number timestamp is Unix seconds between 0 and {_MAX_UNIX_SECONDS} (not milliseconds)"
-        )
-    return datetime.fromtimestamp(value, UTC)
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_unix_seconds), Field(strict=False)]
-
-
-def _not_all_zero(value: str) -> str:
-    if not value.strip("0"):
-        raise ValueError("an all-zero id is invalid (W3C Trace Context)")
-    return value
-
-
-# W3C Trace Context ids: lowercase hex, not all zeros.
-TraceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$"), AfterValidator(_not_all_zero)]
-SpanId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$"), AfterValidator(_not_all_zero)]
-
-
-class _Event(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
-
-    event_id: Identifier | None = None
-    timestamp: Timestamp | None = None
-    trace_id: TraceId | None = None
-    span_id: SpanId | None = None
-
-
-class FieldProblem(ValueError):
-    """A rule across fields, blamed on the field a client should fix."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _require_pair(first: str, first_value: object, second: str, second_value: object) -> None:
-    if first_value is None and second_value is not None:
-        raise FieldProblem(first, f"{first} is required with {second}")
-    if second_value is None and first_value is not None:
-        raise FieldProblem(second, f"{second} is required with {first}")
-
-
-class LlmRequest(_Event):
-    """One LLM call made by the optimizer."""
-
-    type: Literal["llm_request"]
-    model: LabelValue
-    provider: LabelValue = "unknown"
-    task_type: LabelValue = "unknown"
-    status: Literal["success", "error"] = "success"
-    error_type: LabelValue | None = None
-    latency_ms: NonNegative
-    input_tokens: Count = 0
-    output_tokens: Count = 0
-    cached_tokens: Count = 0
-    cost_usd: NonNegative = 0.0
-    baseline_cost_usd: NonNegative | None = None
-    quality: Score | None = None
-    accuracy: Score | None = None
-    relevance: Score | None = None
-    coherence: Score | None = None
-    completeness: Score | None = None
-    experiment_id: LabelValue | None = None
-    variant_id: LabelValue | None = None
-    bandit_id: LabelValue = "default"
-    arm_id: LabelValue | None = None
-    parameter: LabelValue | None = None
-    parameter_value: float | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.error_type is not None and self.status != "error":
-            raise FieldProblem("error_type", "error_type is only allowed when status is error")
-        if self.cached_tokens > self.input_tokens:
-            raise FieldProblem("cached_tokens", "cached_tokens cannot exceed input_tokens")
-        _require_pair("experiment_id", self.experiment_id, "variant_id", self.variant_id)
-        if self.parameter_value is not None and (self.parameter is None or self.arm_id is None):
-            missing = "arm_id" if self.arm_id is None else "parameter"
-            raise FieldProblem(missing, f"parameter_value needs {missing}")
-        return self
-
-
-class Feedback(_Event):
-    """Explicit user feedback on a response: thumbs, an NPS answer (0-10) or a CSAT answer (1-5)."""
-
-    type: Literal["feedback"]
-    model: LabelValue = "unknown"
-    experiment_id: LabelValue | None = None
-    variant_id: LabelValue | None = None
-    thumbs: Literal["up", "down"] | None = None
-    nps: Annotated[int, Field(ge=0, le=10)] | None = None
-    csat: Annotated[int, Field(ge=1, le=5)] | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.thumbs is None and self.nps is None and self.csat is None:
-            raise FieldProblem("thumbs", "feedback needs at least one of thumbs, nps, csat")
-        _require_pair("experiment_id", self.experiment_id, "variant_id", self.variant_id)
-        return self
-
-
-class _Experiment(_Event):
-    type: Literal["experiment"]
-    experiment_id: LabelValue
-
-
-class ExperimentStarted(_Experiment):
-    action: Literal["started"]
-    variants: list[LabelValue] = Field(default_factory=list, max_length=64)
-
-
-class ExperimentProgress(_Experiment):
-    action: Literal["progress"]
-    leader: LabelValue | None = None
-    lead: NonNegative | None = None
-    confidence: Ratio | None = None
-    progress: Ratio | None = None
-    sample_size: Count | None = None
-
-
-class ExperimentCompleted(_Experiment):
-    action: Literal["completed"]
-    winner: LabelValue | None = None
-    improvement: NonNegative | None = None
-    sample_size: Count
-    duration_seconds: NonNegative | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.winner is not None and self.improvement is None:
-            raise FieldProblem("improvement", "a completed experiment with a winner needs improvement")
-        if self.winner is None and self.improvement is not None:
-            raise FieldProblem("winner", "improvement needs a winner")
-        return self
-
-
-class ExperimentRolledBack(_Experiment):
-    action: Literal["rolled_back"]
-    reason: Text | None = None
-
-
-Experiment = Annotated[
-    Union[ExperimentStarted, ExperimentProgress, ExperimentCompleted, ExperimentRolledBack],
-    Discriminator("action"),
-]
-
-
-class _Bandit(_Event):
-    type: Literal["bandit"]
-    bandit_id: LabelValue = "default"
-
-
-class BanditPull(_Bandit):
-    action: Literal["pull"]
-    arm_id: LabelValue
-    explored: bool
-    parameter: LabelValue | None = None
-    parameter_value: float | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        _require_pair("parameter", self.parameter, "parameter_value", self.parameter_value)
-        return self
-
-
-class BanditReward(_Bandit):
-    action: Literal["reward"]
-    arm_id: LabelValue
-    # Rewards feed counters (sum, sum of squares), which must never decrease: rewards are >= 0.
-    reward: NonNegative
-    regret: NonNegative | None = None
-
-
-class BanditConverged(_Bandit):
-    action: Literal["converged"]
-    convergence_seconds: NonNegative
-    arm_id: LabelValue | None = None
-
-
-Bandit = Annotated[Union[BanditPull, BanditReward, BanditConverged], Discriminator("action")]
-
-
-class ParameterUpdate(_Event):
-    """The optimizer changed a parameter (temperature, top_p, max_tokens...)."""
-
-    type: Literal["parameter_update"]
-    parameter: LabelValue
-    value: float
-    stability_score: Ratio | None = None
-    performance_gain: float | None = None
-    improved: bool = False
-
-
-class _Budget(_Event):
-    type: Literal["budget"]
-
-
-BudgetPeriod = Literal["hour", "day", "month"]
-
-
-class BudgetSpend(_Budget):
-    action: Literal["spend"]
-    # Token spend is counted from llm_request.cost_usd; accepting it here would count it twice.
-    category: Literal["compute", "infrastructure"]
-    amount_usd: NonNegative
-
-
-class BudgetLimit(_Budget):
-    action: Literal["limit"]
-    period: BudgetPeriod
-    limit_usd: NonNegative
-
-
-class BudgetViolation(_Budget):
-    action: Literal["violation"]
-    period: BudgetPeriod
-    spend_usd: NonNegative | None = None
-    limit_usd: NonNegative | None = None
-
-
-SwitchReason = Literal["cost", "quality", "latency", "availability", "budget", "other"]
-
-
-class ModelSwitch(_Budget):
-    action: Literal["model_switch"]
-    from_model: LabelValue
-    to_model: LabelValue
-    reason: SwitchReason = "cost"
-
-
-Budget = Annotated[Union[BudgetSpend, BudgetLimit, BudgetViolation, ModelSwitch], Discriminator("action")]
-
-
-class ModelHealth(_Event):
-    """The result of a health check of one model."""
-
-    type: Literal["model_health"]
-    model: LabelValue
-    provider: LabelValue = "unknown"
-    available: bool
-    latency_ms: NonNegative | None = None
-    error_rate: Ratio | None = None
-
-
-class Business(_Event):
-    """Business results of the optimization, reported periodically (e.g. hourly)."""
-
-    type: Literal["business"]
-    baseline_quality: Score | None = None
-    optimization_cost_usd: NonNegative | None = None
-    value_derived_usd: NonNegative | None = None
-    cost_savings_confidence: Ratio | None = None
-    quality_improvement_confidence: Ratio | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if all(
-            value is None
-            for value in (
-                self.baseline_quality,
-                self.optimization_cost_usd,
-                self.value_derived_usd,
-                self.cost_savings_confidence,
-                self.quality_improvement_confidence,
-            )
-        ):
-            raise FieldProblem("baseline_quality", "a business event needs at least one value")
-        return self
-
-
-Severity = Literal["sev1", "sev2", "sev3"]
-
-
-class _Incident(_Event):
-    type: Literal["incident"]
-    incident_id: Identifier
-    severity: Severity
-
-
-class IncidentOpened(_Incident):
-    action: Literal["opened"]
-    title: Text | None = None
-
-
-class IncidentResolved(_Incident):
-    action: Literal["resolved"]
-    # When the incident opened: the downtime is computed from it, so a restart loses nothing.
-    opened_at: Timestamp
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.opened_at > (self.timestamp or datetime.now(UTC)):
-            raise FieldProblem("opened_at", "opened_at is after the resolution time")
-        return self
-
-
-Incident = Annotated[Union[IncidentOpened, IncidentResolved], Discriminator("action")]
-
-
-class Deployment(_Event):
-    """A deployment or rollback of an optimizer component (for annotations and MTBF/MTTR context)."""
-
-    type: Literal["deployment"]
-    action: Literal["deployed", "rolled_back"]
-    component: LabelValue = "optimizer"
-    version: LabelValue
-
-
-class LogEvent(_Event):
-    """An error or critical log entry of an optimizer service (the client's logger sends them).
-
-    Counted by level and component; its text (message, error, stack) goes to the exporter's log,
-    never to a label.
-    """
-
-    type: Literal["log"]
-    level: Literal["error", "critical"]
-    component: LabelValue = "optimizer"
-    message: Text
-    service: Text | None = None
-    logger: Text | None = None
-    error_name: Text | None = None
-    error_message: Text | None = None
-    error_stack: StackText | None = None
-    request_id: Text | None = None
-    experiment_id: Text | None = None
-
-
-Event = Annotated[
-    Union[
-        LlmRequest,
-        Feedback,
-        Experiment,
-        Bandit,
-        ParameterUpdate,
-        Budget,
-        ModelHealth,
-        Business,
-        Incident,
-        Deployment,
-        LogEvent,
-    ],
-    Discriminator("type"),
-]
-
-EVENT_TYPES: tuple[str, ...] = (
-    "llm_request",
-    "feedback",
-    "experiment",
-    "bandit",
-    "parameter_update",
-    "budget",
-    "model_health",
-    "business",
-    "incident",
-    "deployment",
-    "log",
-)
-_ACTIONS: frozenset[str] = frozenset(
-    {
-        "started",
-        "progress",
-        "completed",
-        "rolled_back",
-        "pull",
-        "reward",
-        "converged",
-        "spend",
-        "limit",
-        "violation",
-        "model_switch",
-        "opened",
-        "resolved",
-    }
-)
-
-
-class Batch(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    events: list[Event] = Field(min_length=1)
-
-
-def _envelope_kind(body: Any) -> str:
-    return "batch" if isinstance(body, dict) and "events" in body else "event"
-
-
-_ENVELOPE: TypeAdapter[Batch | Any] = TypeAdapter(
-    Annotated[
-        Union[Annotated[Batch, Tag("batch")], Annotated[Event, Tag("event")]],
-        Discriminator(_envelope_kind),
-    ]
-)
+# Identifiers (event ids, incident ids) have the same shape but never become labels, and are
+# mostly unique: msgspec matches each against the pattern.
+Identifier = Annotated[str, Meta(min_length=1, max_length=LABEL_MAX_LENGTH, pattern=LABEL_PATTERN)]
+Text = Annotated[str, Meta(max_length=1024)]
+StackText = Annotated[str, Meta(max_length=16384)]
+# W3C Trace Context ids: lowercase hex, not all zeros (checked by the decoder).
+TRACE_ID_PATTERN = r"^[0-9a-f]{32}$(?!\n)"
+SPAN_ID_PATTERN = r"^[0-9a-f]{16}$(?!\n)"
+TraceId = Annotated[str, Meta(pattern=TRACE_ID_PATTERN)]
+SpanId = Annotated[str, Meta(pattern=SPAN_ID_PATTERN)]
+# What each pattern asks for, in the words of a refusal.
+PATTERN_MEANINGS = {
+    LABEL_PATTERN: (
+        "1 to 128 letters, digits and _ . : / @ + = -, inner spaces, starting with a letter, digit or _"
+    ),
+    TRACE_ID_PATTERN: "32 lowercase hex digits (W3C Trace Context)",
+    SPAN_ID_PATTERN: "16 lowercase hex digits (W3C Trace Context)",
+}
+
+# Numbers: each with the range it may take. Counters only ever grow by bounded amounts.
+MAX_TOKENS = 1_000_000_000  # per call
+MAX_USD = 1_000_000_000.0  # per event
+MAX_MILLISECONDS = 86_400_000.0  # a day
+MAX_SECONDS = 10 * 366 * 86_400.0  # ten years
+MAX_SAMPLES = 2**53  # the largest integer a float counts exactly
+MAX_MAGNITUDE = 1e15  # parameter values, gains, rewards
+Tokens = Annotated[int, Meta(ge=0, le=MAX_TOKENS)]
+Samples = Annotated[int, Meta(ge=0, le=MAX_SAMPLES)]
+Usd = Annotated[float, Meta(ge=0, le=MAX_USD)]
+Milliseconds = Annotated[float, Meta(ge=0, le=MAX_MILLISECONDS)]
+Seconds = Annotated[float, Meta(ge=0, le=MAX_SECONDS)]
+Ratio = Annotated[float, Meta(ge=0, le=1)]
+Score = Annotated[float, Meta(ge=0, le=100)]
+Magnitude = Annotated[float, Meta(ge=0, le=MAX_MAGNITUDE)]
+Real = Annotated[float, Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+
+# Event times: RFC 3339 with a zone, or Unix seconds (a number). The decoder also refuses times
+# outside a window around now (settings event_max_age_seconds, event_max_future_seconds).
+MAX_UNIX_SECONDS = 4_102_444_800  # 2100-01-01: larger numbers are almost surely milliseconds
+Timestamp = Annotated[datetime, Meta(tz=True)] | Annotated[float, Meta(ge=0, le=MAX_UNIX_SECONDS)]
+
+
+def seconds(value: datetime | float) -> float:
+    """A timestamp as Unix seconds."""
+    return value.timestamp() if isinstance(value, datetime) else value
+
+
+def doc(description: str, example: object) -> Meta:
+    """A field's description and example, as the schema and the docs show them."""
+    return Meta(description=description, examples=[example])
+
+
+# --- Rules across fields ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One reason a body was refused: which event, which field, what is wrong."""
+class Rule:
+    """A rule across fields of one event: ``is_broken(event, now)`` says whether the event, received
+    at ``now`` (Unix seconds), breaks it; ``field`` is what the client should fix, and ``text`` the
+    rule as the docs and the refusal state it."""
 
-    index: int | None
     field: str
-    message: str
-    event_type: str
-
-    def as_dict(self) -> dict[str, object]:
-        return {"index": self.index, "field": self.field, "message": self.message}
-
-
-class InvalidBody(ValueError):
-    """The body is not valid JSON or not an event object/batch at all."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    text: str
+    is_broken: Callable[[Any, float], bool]
+    # For a rule that at least one of several fields be given: those fields.
+    one_of: tuple[str, ...] = ()
 
 
-class InvalidEvents(ValueError):
-    """One or more events of the body are invalid; nothing of the body may be applied."""
+def pair(first: str, second: str) -> tuple[Rule, Rule]:
+    """``first`` and ``second`` are given together or not at all."""
+    return (
+        Rule(
+            second,
+            f"{second} is required with {first}",
+            lambda e, now: getattr(e, first) is not None and getattr(e, second) is None,
+        ),
+        Rule(
+            first,
+            f"{first} is required with {second}",
+            lambda e, now: getattr(e, second) is not None and getattr(e, first) is None,
+        ),
+    )
 
-    def __init__(self, problems: Sequence[Problem], event_types: Sequence[str]) -> None:
-        super().__init__("; ".join(f"events[{p.index}].{p.field}: {p.message}" for p in problems))
-        self.problems = tuple(problems)
-        self.event_types = tuple(event_types)
+
+def at_most(field: str, bound: str, why: str) -> Rule:
+    """``field`` is not greater than ``bound`` (another field of the event)."""
+    return Rule(
+        field,
+        f"{field} cannot exceed {bound} ({why})",
+        lambda e, now: getattr(e, field) is not None and getattr(e, field) > getattr(e, bound),
+    )
 
 
-def parse_events(body: bytes) -> list[Any]:
-    """Validate a request body and return its events, in order.
+def one_of(*fields: str) -> Rule:
+    """At least one of ``fields`` is given (the first is named when none is)."""
+    return Rule(
+        fields[0],
+        f"at least one of {', '.join(fields)} is required",
+        lambda e, now: all(getattr(e, field) is None for field in fields),
+        fields,
+    )
 
-    Raises :class:`InvalidBody` when the body is not JSON or has no event shape, and
-    :class:`InvalidEvents` (with every problem found) when any event is invalid.
+
+# --- The events ---------------------------------------------------------------------------------
+
+
+class Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Fields every event may carry."""
+
+    event_id: Annotated[
+        Identifier | None,
+        doc(
+            "Unique id of the event. A retry with the same id is acknowledged and counted once "
+            "(the exporter remembers recent ids).",
+            "5c1f8a7e-2b7d-4f1e-9a53-0d2c4b1e8f10",
+        ),
+    ] = None
+    timestamp: Annotated[
+        Timestamp | None,
+        doc(
+            "When it happened: RFC 3339 with a zone, or Unix seconds. Default: when it arrives. "
+            "Must lie within a window around the exporter's clock (7 days back, 5 minutes ahead "
+            "by default).",
+            "2026-11-27T10:00:00Z",
+        ),
+    ] = None
+    trace_id: Annotated[
+        TraceId | None,
+        doc(
+            "W3C trace id (32 lowercase hex digits): becomes an exemplar, never a label.",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+        ),
+    ] = None
+    span_id: Annotated[
+        SpanId | None, doc("W3C span id (16 lowercase hex digits), with trace_id.", "00f067aa0ba902b7")
+    ] = None
+
+    # The wire type and action of each event struct (set below, from its tag and action field).
+    type: ClassVar[str]
+    action_name: ClassVar[str | None] = None
+    # Rules across fields, checked by the decoder after the types and ranges.
+    RULES: ClassVar[tuple[Rule, ...]] = ()
+    # Whether the client sends the event at once rather than with the next batch: True, False, or
+    # a field and the value that makes it urgent.
+    URGENT: ClassVar[bool | tuple[str, object]] = False
+    # Whether the event sets state (experiments, parameters, budgets, health, incidents...): a
+    # client of several replicas sends all of them to one replica, the state owner.
+    SETS_STATE: ClassVar[bool] = False
+
+
+# --- llm_request and feedback ---
+
+
+class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
+    """One LLM call made by the optimizer: what it cost, how long it took, how good it was."""
+
+    model: Annotated[LabelValue, doc("The model called.", "gpt-4o-mini")]
+    provider: Annotated[LabelValue, doc("Who serves the model.", "openai")] = "unknown"
+    task_type: Annotated[LabelValue, doc("What the call was for.", "summarization")] = "unknown"
+    status: Annotated[Literal["success", "error"], doc("Whether the call succeeded.", "success")] = "success"
+    error_type: Annotated[
+        LabelValue | None,
+        doc("Why it failed (status error only), e.g. an exception class.", "RateLimitError"),
+    ] = None
+    latency_ms: Annotated[Milliseconds, doc("End-to-end latency of the call, in milliseconds.", 842.5)]
+    input_tokens: Annotated[Tokens, doc("Prompt tokens.", 1200)] = 0
+    output_tokens: Annotated[Tokens, doc("Completion tokens.", 350)] = 0
+    cached_tokens: Annotated[
+        Tokens, doc("Prompt tokens served from the provider's cache (part of input_tokens).", 800)
+    ] = 0
+    cost_usd: Annotated[Usd, doc("What the call cost, in US dollars.", 0.00039)] = 0.0
+    baseline_cost_usd: Annotated[
+        Usd | None,
+        doc(
+            "What the same call would have cost on the baseline configuration; "
+            "default: cost_usd (no savings claimed).",
+            0.0065,
+        ),
+    ] = None
+    quality: Annotated[Score | None, doc("Composite quality score of the answer, 0-100.", 86.5)] = None
+    accuracy: Annotated[Score | None, doc("Accuracy score, 0-100.", 90)] = None
+    relevance: Annotated[Score | None, doc("Relevance score, 0-100.", 88)] = None
+    coherence: Annotated[Score | None, doc("Coherence score, 0-100.", 85)] = None
+    completeness: Annotated[Score | None, doc("Completeness score, 0-100.", 83)] = None
+    experiment_id: Annotated[
+        LabelValue | None,
+        doc("The A/B experiment the call belongs to (with variant_id).", "prompt-optimization-v5"),
+    ] = None
+    variant_id: Annotated[
+        LabelValue | None, doc("The experiment's variant (with experiment_id).", "variant-b")
+    ] = None
+    bandit_id: Annotated[LabelValue, doc("The bandit that chose the arm.", "temperature")] = "default"
+    arm_id: Annotated[LabelValue | None, doc("The bandit arm the call used.", "t0.7")] = None
+    parameter: Annotated[
+        LabelValue | None, doc("The parameter the arm sets (with arm_id and parameter_value).", "temperature")
+    ] = None
+    parameter_value: Annotated[Real | None, doc("The parameter's value on this arm.", 0.7)] = None
+
+    RULES = (
+        Rule(
+            "error_type",
+            "error_type is only allowed when status is error",
+            lambda e, now: e.error_type is not None and e.status != "error",
+        ),
+        at_most("cached_tokens", "input_tokens", "cached tokens are prompt tokens"),
+        *pair("experiment_id", "variant_id"),
+        Rule(
+            "arm_id",
+            "parameter_value needs arm_id",
+            lambda e, now: e.parameter_value is not None and e.arm_id is None,
+        ),
+        Rule(
+            "parameter",
+            "parameter_value needs parameter",
+            lambda e, now: e.parameter_value is not None and e.parameter is None,
+        ),
+    )
+    URGENT = ("status", "error")
+
+
+class Feedback(Event, tag="feedback", kw_only=True, frozen=True):
+    """Explicit user feedback on an answer: thumbs, an NPS answer (0-10) or a CSAT answer (1-5)."""
+
+    model: Annotated[LabelValue, doc("The model that answered.", "gpt-4o-mini")] = "unknown"
+    experiment_id: Annotated[
+        LabelValue | None, doc("The experiment of the answer (with variant_id).", "prompt-optimization-v5")
+    ] = None
+    variant_id: Annotated[
+        LabelValue | None, doc("The variant of the answer (with experiment_id).", "variant-b")
+    ] = None
+    thumbs: Annotated[Literal["up", "down"] | None, doc("Thumbs up or down.", "up")] = None
+    nps: Annotated[
+        Annotated[int, Meta(ge=0, le=10)] | None,
+        doc("Answer to 'how likely are you to recommend us', 0-10.", 9),
+    ] = None
+    csat: Annotated[Annotated[int, Meta(ge=1, le=5)] | None, doc("Satisfaction, 1-5.", 4)] = None
+
+    RULES = (one_of("thumbs", "nps", "csat"), *pair("experiment_id", "variant_id"))
+
+
+# --- experiment ---
+
+ExperimentId = Annotated[LabelValue, doc("The experiment.", "prompt-optimization-v5")]
+
+
+class ExperimentStarted(Event, tag="experiment", kw_only=True, frozen=True):
+    """An A/B experiment started."""
+
+    action: Literal["started"]
+    experiment_id: ExperimentId
+    variants: Annotated[
+        list[LabelValue], Meta(max_length=64), doc("Its variants.", ["control", "variant-b"])
+    ] = msgspec.field(default_factory=list)
+
+    SETS_STATE = True
+
+
+class ExperimentProgress(Event, tag="experiment", kw_only=True, frozen=True):
+    """How a running experiment stands: its leader, lead, confidence and progress."""
+
+    action: Literal["progress"]
+    experiment_id: ExperimentId
+    leader: Annotated[LabelValue | None, doc("The variant leading now.", "variant-b")] = None
+    lead: Annotated[
+        Magnitude | None, doc("The leader's relative lead over the runner-up (0.082 = +8.2 %).", 0.082)
+    ] = None
+    confidence: Annotated[Ratio | None, doc("Confidence that the leader is best, 0-1.", 0.91)] = None
+    progress: Annotated[Ratio | None, doc("Progress towards the planned sample size, 0-1.", 0.6)] = None
+    sample_size: Annotated[Samples | None, doc("Samples collected so far.", 5200)] = None
+
+    SETS_STATE = True
+
+
+class ExperimentCompleted(Event, tag="experiment", kw_only=True, frozen=True):
+    """An experiment ended, with or without a winner."""
+
+    action: Literal["completed"]
+    experiment_id: ExperimentId
+    winner: Annotated[
+        LabelValue | None, doc("The winning variant, if any (with improvement).", "variant-b")
+    ] = None
+    improvement: Annotated[
+        Magnitude | None, doc("The winner's improvement over control (0.12 = 12 %), with winner.", 0.12)
+    ] = None
+    sample_size: Annotated[Samples, doc("Samples the decision rests on.", 8600)]
+    duration_seconds: Annotated[
+        Seconds | None, doc("How long it ran; default: since its start event.", 86400)
+    ] = None
+
+    RULES = (
+        Rule(
+            "improvement",
+            "a completed experiment with a winner needs improvement",
+            lambda e, now: e.winner is not None and e.improvement is None,
+        ),
+        Rule(
+            "winner",
+            "improvement needs a winner",
+            lambda e, now: e.winner is None and e.improvement is not None,
+        ),
+    )
+    SETS_STATE = True
+
+
+class ExperimentRolledBack(Event, tag="experiment", kw_only=True, frozen=True):
+    """An experiment was rolled back: something degraded."""
+
+    action: Literal["rolled_back"]
+    experiment_id: ExperimentId
+    reason: Annotated[Text | None, doc("Why (goes to the log, not to a label).", "quality dropped")] = None
+
+    URGENT = True
+    SETS_STATE = True
+
+
+# --- bandit ---
+
+BanditId = Annotated[LabelValue, doc("The bandit.", "temperature")]
+
+
+class BanditPull(Event, tag="bandit", kw_only=True, frozen=True):
+    """The bandit chose an arm, exploring or exploiting."""
+
+    action: Literal["pull"]
+    bandit_id: BanditId = "default"
+    arm_id: Annotated[LabelValue, doc("The arm chosen.", "t0.7")]
+    explored: Annotated[bool, doc("True when the choice explored rather than exploited.", False)]
+    parameter: Annotated[
+        LabelValue | None, doc("The parameter the arm sets (with parameter_value).", "temperature")
+    ] = None
+    parameter_value: Annotated[Real | None, doc("The parameter's value on the arm.", 0.7)] = None
+
+    RULES = pair("parameter", "parameter_value")
+
+
+class BanditReward(Event, tag="bandit", kw_only=True, frozen=True):
+    """The reward an arm earned."""
+
+    action: Literal["reward"]
+    bandit_id: BanditId = "default"
+    arm_id: Annotated[LabelValue, doc("The arm rewarded.", "t0.7")]
+    # Rewards feed counters (sum, sum of squares), which must never decrease: rewards are >= 0.
+    reward: Annotated[Magnitude, doc("The reward, >= 0.", 0.865)]
+    regret: Annotated[Magnitude | None, doc("The regret of the choice, >= 0.", 0.02)] = None
+
+
+class BanditConverged(Event, tag="bandit", kw_only=True, frozen=True):
+    """The bandit settled on an arm."""
+
+    action: Literal["converged"]
+    bandit_id: BanditId = "default"
+    convergence_seconds: Annotated[Seconds, doc("How long it took to converge.", 5400)]
+    arm_id: Annotated[LabelValue | None, doc("The arm it settled on.", "t0.7")] = None
+
+    SETS_STATE = True
+
+
+# --- parameter_update ---
+
+
+class ParameterUpdate(Event, tag="parameter_update", kw_only=True, frozen=True):
+    """The optimizer changed a parameter (temperature, top_p, max_tokens...)."""
+
+    parameter: Annotated[LabelValue, doc("The parameter.", "temperature")]
+    value: Annotated[Real, doc("Its new value.", 0.7)]
+    stability_score: Annotated[Ratio | None, doc("How stable the value has been, 0-1.", 0.92)] = None
+    performance_gain: Annotated[Real | None, doc("The gain the change brought (0.04 = 4 %).", 0.04)] = None
+    improved: Annotated[bool, doc("True when the change improved the objective.", True)] = False
+
+    SETS_STATE = True
+
+
+# --- budget ---
+
+BudgetPeriod = Literal["hour", "day", "month"]
+SwitchReason = Literal["cost", "quality", "latency", "availability", "budget", "other"]
+
+
+class BudgetSpend(Event, tag="budget", kw_only=True, frozen=True):
+    """Spend other than tokens (token spend is counted from llm_request.cost_usd)."""
+
+    action: Literal["spend"]
+    # Token spend is counted from llm_request.cost_usd; accepting it here would count it twice.
+    category: Annotated[Literal["compute", "infrastructure"], doc("What was paid for.", "compute")]
+    amount_usd: Annotated[Usd, doc("How much, in US dollars.", 12.5)]
+
+
+class BudgetLimit(Event, tag="budget", kw_only=True, frozen=True):
+    """The spend budget of a period."""
+
+    action: Literal["limit"]
+    period: Annotated[BudgetPeriod, doc("The budget's period.", "day")]
+    limit_usd: Annotated[Usd, doc("The budget, in US dollars.", 100)]
+
+    SETS_STATE = True
+
+
+class BudgetViolation(Event, tag="budget", kw_only=True, frozen=True):
+    """A budget was exceeded."""
+
+    action: Literal["violation"]
+    period: Annotated[BudgetPeriod, doc("The budget's period.", "day")]
+    spend_usd: Annotated[Usd | None, doc("What was spent.", 104.2)] = None
+    limit_usd: Annotated[Usd | None, doc("The budget that was exceeded.", 100)] = None
+
+    URGENT = True
+    SETS_STATE = True
+
+
+class ModelSwitch(Event, tag="budget", kw_only=True, frozen=True):
+    """The optimizer switched models."""
+
+    action: Literal["model_switch"]
+    from_model: Annotated[LabelValue, doc("The model switched from.", "gpt-4o")]
+    to_model: Annotated[LabelValue, doc("The model switched to.", "gpt-4o-mini")]
+    reason: Annotated[SwitchReason, doc("Why.", "cost")] = "cost"
+
+
+# --- model_health and business ---
+
+
+class ModelHealth(Event, tag="model_health", kw_only=True, frozen=True):
+    """The result of a health check of one model."""
+
+    model: Annotated[LabelValue, doc("The model checked.", "gpt-4o-mini")]
+    provider: Annotated[LabelValue, doc("Who serves it.", "openai")] = "unknown"
+    available: Annotated[bool, doc("Whether it answered.", True)]
+    latency_ms: Annotated[Milliseconds | None, doc("The probe's latency, in milliseconds.", 412)] = None
+    error_rate: Annotated[Ratio | None, doc("Its recent error rate, 0-1.", 0.01)] = None
+
+    URGENT = ("available", False)
+    SETS_STATE = True
+
+
+class Business(Event, tag="business", kw_only=True, frozen=True):
+    """Business results of the optimization, reported periodically (e.g. hourly)."""
+
+    baseline_quality: Annotated[Score | None, doc("Quality score of the baseline, 0-100.", 80)] = None
+    optimization_cost_usd: Annotated[
+        Usd | None, doc("What running the optimization cost since the last report.", 3.2)
+    ] = None
+    value_derived_usd: Annotated[Usd | None, doc("Value it brought since the last report.", 45)] = None
+    cost_savings_confidence: Annotated[Ratio | None, doc("Confidence in the cost savings, 0-1.", 0.9)] = None
+    quality_improvement_confidence: Annotated[
+        Ratio | None, doc("Confidence in the quality improvement, 0-1.", 0.8)
+    ] = None
+
+    RULES = (
+        one_of(
+            "baseline_quality",
+            "optimization_cost_usd",
+            "value_derived_usd",
+            "cost_savings_confidence",
+            "quality_improvement_confidence",
+        ),
+    )
+    SETS_STATE = True
+
+
+# --- incident and deployment ---
+
+Severity = Literal["sev1", "sev2", "sev3"]
+IncidentId = Annotated[Identifier, doc("The incident's id (never a label).", "INC-2041")]
+IncidentSeverity = Annotated[Severity, doc("How bad it is.", "sev2")]
+
+
+class IncidentOpened(Event, tag="incident", kw_only=True, frozen=True):
+    """An incident was opened."""
+
+    action: Literal["opened"]
+    incident_id: IncidentId
+    severity: IncidentSeverity
+    title: Annotated[Text | None, doc("What happened (goes to the log).", "Spike of RateLimitError")] = None
+
+    URGENT = True
+    SETS_STATE = True
+
+
+class IncidentResolved(Event, tag="incident", kw_only=True, frozen=True):
+    """An incident was resolved; its downtime runs from opened_at to the event's time."""
+
+    action: Literal["resolved"]
+    incident_id: IncidentId
+    severity: IncidentSeverity
+    opened_at: Annotated[
+        Timestamp,
+        doc(
+            "When the incident opened (as timestamp; within the same window): the downtime is "
+            "computed from it, so a restart of the exporter loses nothing.",
+            "2026-11-27T09:12:00Z",
+        ),
+    ]
+
+    RULES = (
+        Rule(
+            "opened_at",
+            "opened_at is not after the resolution (the event's time)",
+            lambda e, now: seconds(e.opened_at) > (now if e.timestamp is None else seconds(e.timestamp)),
+        ),
+    )
+    SETS_STATE = True
+
+
+class Deployment(Event, tag="deployment", kw_only=True, frozen=True):
+    """A deployment or rollback of an optimizer component (annotations, MTBF/MTTR context)."""
+
+    action: Annotated[Literal["deployed", "rolled_back"], doc("What happened.", "deployed")]
+    component: Annotated[LabelValue, doc("The component.", "optimizer")] = "optimizer"
+    version: Annotated[LabelValue, doc("Its version now.", "1.8.2")]
+
+    URGENT = ("action", "rolled_back")
+
+
+class LogEvent(Event, tag="log", kw_only=True, frozen=True):
+    """An error or critical log entry of an optimizer service, counted by level and component.
+
+    Its text (message, error, stack) goes to the exporter's log, never to a label.
     """
-    try:
-        envelope = _ENVELOPE.validate_json(body)
-    except ValidationError as err:
-        errors = err.errors(include_url=False, include_input=False)
-        if any(error["type"] == "json_invalid" for error in errors):
-            raise InvalidBody(f"body is not valid JSON: {errors[0]['msg']}") from err
-        raise InvalidEvents([_problem(error) for error in errors], _types_in(body)) from err
-    if isinstance(envelope, Batch):
-        return list(envelope.events)
-    return [envelope]
+
+    level: Annotated[Literal["error", "critical"], doc("The entry's level.", "error")]
+    component: Annotated[LabelValue, doc("The service component that logged it.", "optimizer-api")] = (
+        "optimizer"
+    )
+    message: Annotated[Text, doc("The message.", "LLM call failed after 3 retries")]
+    service: Annotated[Text | None, doc("The service that logged it.", "optimizer")] = None
+    logger: Annotated[Text | None, doc("The logger's name.", "optimizer.llm")] = None
+    error_name: Annotated[Text | None, doc("The error's class.", "RateLimitError")] = None
+    error_message: Annotated[Text | None, doc("The error's message.", "429 Too Many Requests")] = None
+    error_stack: Annotated[
+        StackText | None, doc("The stack trace (up to 16 KiB).", "Traceback (most recent call last): ...")
+    ] = None
+    request_id: Annotated[Text | None, doc("The request it concerns.", "req-7f3c")] = None
+    experiment_id: Annotated[Text | None, doc("The experiment it concerns.", "prompt-optimization-v5")] = None
+
+    URGENT = ("level", "critical")
 
 
-def _problem(error: Any) -> Problem:
-    loc = list(error["loc"])
-    index: int | None = 0
-    if loc and loc[0] == "batch":
-        loc = loc[1:]
-        if loc[:1] == ["events"] and len(loc) > 1 and isinstance(loc[1], int):
-            index, loc = loc[1], loc[2:]
-        else:
-            index = None
-    elif loc and loc[0] == "event":
-        loc = loc[1:]
-    event_type = "unknown"
-    if loc and loc[0] in EVENT_TYPES:
-        event_type = str(loc.pop(0))
-        if loc and loc[0] in _ACTIONS:
-            loc.pop(0)
-    cause = error.get("ctx", {}).get("error")
-    if isinstance(cause, FieldProblem):
-        return Problem(index, ".".join([*map(str, loc), cause.field]), str(cause), event_type)
-    field = ".".join(str(part) for part in loc) or _field_of(error)
-    return Problem(index, field, error["msg"], event_type)
+# --- The whole contract -------------------------------------------------------------------------
+
+EVENTS: tuple[type[Event], ...] = (
+    LlmRequest,
+    Feedback,
+    ExperimentStarted,
+    ExperimentProgress,
+    ExperimentCompleted,
+    ExperimentRolledBack,
+    BanditPull,
+    BanditReward,
+    BanditConverged,
+    ParameterUpdate,
+    BudgetSpend,
+    BudgetLimit,
+    BudgetViolation,
+    ModelSwitch,
+    ModelHealth,
+    Business,
+    IncidentOpened,
+    IncidentResolved,
+    Deployment,
+    LogEvent,
+)
 
 
-def _field_of(error: Any) -> str:
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        discriminator = str(error.get("ctx", {}).get("discriminator", "")).strip("'")
-        return discriminator or "type"
-    if error["type"] == "missing":
-        return "events"
-    return "(event)"
+def _action_of(cls: type[Event]) -> str | None:
+    """The action a struct stands for: its ``action`` field's one literal value (None if it has
+    no action, or, as ``deployment``, several in one struct)."""
+    for field in msgspec.structs.fields(cls):
+        if field.name == "action" and get_origin(field.type) is Literal and len(get_args(field.type)) == 1:
+            return str(get_args(field.type)[0])
+    return None
 
 
-def _types_in(body: bytes) -> list[str]:
-    """The type of every event of a refused body, by index ("unknown" where unreadable)."""
-    document = json.loads(body)
-    items = document["events"] if isinstance(document, dict) and "events" in document else [document]
-    if not isinstance(items, list):
-        return []
-    return [_type_of(item) for item in items]
+for _cls in EVENTS:
+    _cls.type = str(_cls.__struct_config__.tag)
+    _cls.action_name = _action_of(_cls)
 
-
-def _type_of(item: object) -> str:
-    kind = item.get("type") if isinstance(item, dict) else None
-    return kind if isinstance(kind, str) and kind in EVENT_TYPES else "unknown"
+# Every wire type, in the order of EVENTS.
+EVENT_TYPES: tuple[str, ...] = tuple(dict.fromkeys(cls.type for cls in EVENTS))
+# The structs of each type that has several actions, by action.
+ACTIONS: Mapping[str, Mapping[str, type[Event]]] = {
+    event_type: {cls.action_name: cls for cls in EVENTS if cls.type == event_type and cls.action_name}
+    for event_type in EVENT_TYPES
+    if sum(cls.type == event_type for cls in EVENTS) > 1
+}

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
-from app import fast_events
 from app import metrics as m
+from app.decode import EventDecoder, InvalidBody, InvalidEvents, TooManyEvents
 from app.dedup import RecentIds
-from app.events import Batch, Event, InvalidBody, InvalidEvents, parse_events
+from app.events import Event
 from app.recorder import Recorder
 from app.store import MetricStore
 
@@ -39,39 +38,6 @@ def parse_traceparent(header: str | None) -> TraceContext | None:
     return TraceContext(match.group(1), match.group(2))
 
 
-_BATCH: TypeAdapter[Batch] = TypeAdapter(Batch)
-_EVENT: TypeAdapter[Any] = TypeAdapter(Event)
-
-
-def decode_events(body: bytes) -> list[Any]:
-    """What :func:`app.events.parse_events` returns or raises for ``body``, sooner for valid bodies.
-
-    ``parse_events`` first decides whether a body is a batch or one event, which makes pydantic
-    build Python objects from the JSON before validating them. A body that validates directly as
-    a batch (so it has an ``events`` key) or as one event (so it has none) is exactly what
-    ``parse_events`` would accept, and comes out the same; any other body goes to ``parse_events``
-    itself, for its decision and its exact problems.
-    """
-    is_batch = b'"events"' in body
-    try:
-        if is_batch:
-            return list(_BATCH.validate_json(body).events)
-        return [_EVENT.validate_json(body)]
-    except ValidationError:
-        return parse_events(body)
-
-
-def decode(body: bytes) -> list[Any]:
-    """The events of ``body`` for the recorder: msgspec structs when ``app.fast_events`` reads
-    them all, else what :func:`decode_events` returns (pydantic models) or raises."""
-    events = fast_events.decode(body)
-    return events if events is not None else decode_events(body)
-
-
-class TooManyEvents(ValueError):
-    """The body holds more events than one request may carry."""
-
-
 @dataclass(frozen=True)
 class IngestResult:
     accepted: int
@@ -80,40 +46,45 @@ class IngestResult:
 
 
 class Ingestor:
-    """Validates and applies request bodies; keeps the ingest self-metrics."""
+    """Decodes and applies request bodies; keeps the ingest self-metrics."""
 
     def __init__(
-        self, store: MetricStore, recorder: Recorder, max_batch_events: int, recent_ids: RecentIds
+        self, store: MetricStore, recorder: Recorder, decoder: EventDecoder, recent_ids: RecentIds
     ) -> None:
         self._store = store
         self._recorder = recorder
-        self._max_batch_events = max_batch_events
+        self._decoder = decoder
         self._recent_ids = recent_ids
 
     def reject(self, reason: str, event_type: str = "unknown", count: int = 1) -> None:
         """Count ``count`` events refused for ``reason`` (one of metrics.REJECT_REASONS)."""
         self._store.inc(m.EVENTS_REJECTED, (event_type, reason), count)
 
+    def _reject_all(self, refused: Iterable[tuple[str, str]]) -> None:
+        """Count refused events given as (type, reason) pairs, one update per pair."""
+        for (event_type, reason), count in Counter(refused).items():
+            self.reject(reason, event_type, count)
+
     def ingest(self, body: bytes, trace: TraceContext | None = None) -> IngestResult:
+        """Decode every event of ``body``, then apply them all. Raises (and counts) what
+        :meth:`app.decode.EventDecoder.decode` raises, having applied nothing."""
         started = time.perf_counter()
         try:
-            events = decode(body)
+            events = self._decoder.decode(body)
         except InvalidBody:
             self.reject("malformed_body")
             raise
+        except TooManyEvents as err:
+            self._reject_all((event_type, "too_large") for event_type in err.event_types)
+            raise
         except InvalidEvents as err:
-            invalid = {problem.index for problem in err.problems}
-            for index, event_type in enumerate(err.event_types):
-                self.reject("invalid_event" if index in invalid else "batch_rejected", event_type)
+            self._reject_all(
+                (event_type, "invalid_event" if index in err.invalid else "batch_rejected")
+                for index, event_type in enumerate(err.event_types)
+            )
             if not err.event_types:
                 self.reject("invalid_event")
             raise
-        if len(events) > self._max_batch_events:
-            for event in events:
-                self.reject("too_large", event.type)
-            raise TooManyEvents(
-                f"{len(events)} events in one request; at most {self._max_batch_events} (max_batch_events)"
-            )
         fresh, fresh_ids, duplicates = self._split_duplicates(events)
         trace_id = trace.trace_id if trace is not None else None
         span_id = trace.span_id if trace is not None else None
@@ -132,13 +103,13 @@ class Ingestor:
         self._store.observe(m.INGEST_DURATION, (), time.perf_counter() - started)
         return IngestResult(len(fresh), by_type, len(duplicates))
 
-    def _split_duplicates(self, events: list[Any]) -> tuple[list[Any], list[str], list[Any]]:
+    def _split_duplicates(self, events: list[Event]) -> tuple[list[Event], list[str], list[Event]]:
         """Events to apply with their ids (in order), and events whose event_id was applied
         already (here or earlier)."""
         known = self._recent_ids.known(event.event_id for event in events if event.event_id is not None)
-        fresh: list[Any] = []
+        fresh: list[Event] = []
         fresh_ids: list[str] = []
-        duplicates: list[Any] = []
+        duplicates: list[Event] = []
         in_this_body: set[str] = set()
         for event in events:
             event_id = event.event_id

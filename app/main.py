@@ -15,9 +15,10 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from app import __version__, openapi
 from app import metrics as m
-from app.api import admin, exposition, health, ingest, landing
+from app.api import admin, exposition, health, landing
 from app.auth import Authenticator
 from app.config import Settings
+from app.decode import EventDecoder
 from app.dedup import RecentIds
 from app.edge import Edge
 from app.ingest import Ingestor
@@ -47,7 +48,14 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     store = MetricStore(registry, LabelGuard(settings.label_value_limit, settings.label_value_limits))
     recorder = Recorder(store, clock)
     recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
-    ingestor = Ingestor(store, recorder, settings.max_batch_events, recent_ids)
+    decoder = EventDecoder(
+        settings.max_batch_events,
+        settings.max_problems,
+        settings.event_max_age_seconds,
+        settings.event_max_future_seconds,
+        clock,
+    )
+    ingestor = Ingestor(store, recorder, decoder, recent_ids)
     exporter = Exporter(settings, store, recorder, ingestor, Authenticator(settings), recent_ids)
 
     @asynccontextmanager
@@ -89,7 +97,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     app.state.exporter = exporter
     openapi.install(app)
     app.state.exposition = Exposition(store, runtime)
-    for module in (landing, ingest, admin, exposition, health):
+    for module in (landing, admin, exposition, health):
         app.include_router(module.router)
     app.add_exception_handler(Exception, _unexpected_error)
     # Inside Starlette's error middleware, so an unexpected error is still answered 500 as JSON.

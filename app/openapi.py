@@ -1,63 +1,145 @@
-"""The OpenAPI document, with the event contract as the request body of ``POST /v1/events``.
+"""The OpenAPI document: FastAPI's routes, and ``POST /v1/events`` from the event contract.
 
-The ingest route reads the raw body (size limits, gzip), so FastAPI cannot derive its schema; it is
-added here from the same pydantic models that validate it.
+The edge serves ``POST /v1/events`` itself (``app.api.ingest``), so FastAPI knows no route for it;
+its operation is written here from the declarations it runs on: the request body from the event
+structs of ``app.events``, each answer from the structs ``app.api.ingest`` answers with. Every
+field's description and example come from its declaration; each event type's example is made of
+its fields' examples and checked by the decoder itself, so the documentation cannot show an event
+the exporter refuses.
 """
 
 from __future__ import annotations
 
-from typing import Any, Union
+from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import TypeAdapter
 
-from app.events import Batch, Event
+from app.api.ingest import PATH, Accepted, Refusal
+from app.decode import EventDecoder, InvalidEvents
+from app.events import ACTIONS, EVENTS, Event
 
 Json = Any
+_REF = "#/components/schemas/{name}"
+# The time the examples are checked at: their timestamps must lie in the accepted window.
+_EXAMPLES_AT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC).timestamp()
 
 
-def request_body_schema() -> tuple[Json, Json]:
-    """The wire contract (app/events.py) as an OpenAPI request body, and the components it uses.
+def example(struct: type[Event]) -> dict[str, Json]:
+    """An event of ``struct`` made of its fields' declared examples, less those the decoder
+    refuses together (a rule across fields), so that the exporter accepts it."""
+    event: dict[str, Json] = {"type": struct.type}
+    for field in msgspec.structs.fields(struct):
+        declared = msgspec.json.schema(field.type).get("examples") or []
+        if field.name == "action" and struct.action_name is not None:
+            event["action"] = struct.action_name
+        elif declared:
+            event[field.name] = declared[0]
+    decoder = EventDecoder(1, 100, 7 * 86400.0, 300.0, lambda: _EXAMPLES_AT)
+    required = {field.name for field in msgspec.structs.fields(struct) if field.required}
+    while True:
+        try:
+            decoder.decode(msgspec.json.encode(event))
+        except InvalidEvents as err:
+            dropped = {problem.field for problem in err.problems} - required - {"type", "action"}
+            if not dropped:
+                raise ValueError(f"the declared examples of {struct.__name__} are refused: {err}") from err
+            for name in dropped:
+                event.pop(name, None)
+            continue
+        return event
 
-    Two adjustments to what pydantic derives: nested discriminated unions come out with discriminator
-    mappings to schemas rather than to references (invalid OpenAPI), so discriminators are dropped
-    (the ``const`` of ``type`` and ``action`` already pick the one matching schema); and timestamps,
-    derived as date-time strings only, are RFC 3339 strings or Unix seconds.
-    """
-    derived = TypeAdapter(Union[Batch, Event]).json_schema(ref_template="#/components/schemas/{model}")
-    body = _as_openapi(derived)
-    components = body.pop("$defs")
-    return {"required": True, "content": {"application/json": {"schema": body}}}, components
+
+def _event_schema(schema: Json, struct: type[Event]) -> Json:
+    properties = schema["properties"]
+    properties["type"] = {"description": "The event type.", "const": struct.type}
+    if struct.action_name is not None:
+        properties["action"] = {
+            "description": f"The {struct.type} step reported.",
+            "const": struct.action_name,
+        }
+    return {**schema, "additionalProperties": False, "examples": [example(struct)]}
 
 
-def _as_openapi(node: Json) -> Json:
-    if isinstance(node, dict):
-        if node.get("format") == "date-time":
-            return {
-                "anyOf": [
-                    {"type": "string", "format": "date-time"},
-                    {"type": "number", "minimum": 0, "maximum": 4_102_444_800},
-                ],
-                "description": "RFC 3339 with a zone, or Unix seconds",
-            }
-        return {name: _as_openapi(value) for name, value in node.items() if name != "discriminator"}
-    if isinstance(node, list):
-        return [_as_openapi(item) for item in node]
-    return node
+def components() -> dict[str, Json]:
+    """The schemas of every event, the batch, and the answers."""
+    _, schemas = msgspec.json.schema_components([*EVENTS, Accepted, Refusal], ref_template=_REF)
+    for struct in EVENTS:
+        schemas[struct.__name__] = _event_schema(schemas[struct.__name__], struct)
+    events = [{"$ref": _REF.format(name=struct.__name__)} for struct in EVENTS]
+    schemas["Batch"] = {
+        "title": "Batch",
+        "description": "Several events, applied all or nothing, in order.",
+        "type": "object",
+        "properties": {"events": {"type": "array", "minItems": 1, "items": {"oneOf": events}}},
+        "required": ["events"],
+        "additionalProperties": False,
+        "examples": [{"events": [example(EVENTS[0]), example(EVENTS[1])]}],
+    }
+    schemas["Event"] = {
+        "title": "Event",
+        "description": "One event: a type, and its fields.",
+        "oneOf": events,
+    }
+    return schemas
+
+
+_ACTIONS_TEXT = "; ".join(f"{event_type}: {', '.join(actions)}" for event_type, actions in ACTIONS.items())
+
+
+def _answer(description: str, schema: str) -> Json:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name=schema)}}},
+    }
+
+
+def operation() -> Json:
+    """``POST /v1/events`` as an OpenAPI operation."""
+    return {
+        "summary": "Report events",
+        "description": (
+            'One event, or a batch {"events": [...]}. Every event of the body is validated before any is '
+            "applied, so a refused body changes nothing. Events whose event_id was applied recently are "
+            "acknowledged as duplicates and not applied again, so retries are safe. Types with several "
+            f"steps name them in action ({_ACTIONS_TEXT}). Gzip bodies are accepted "
+            "(Content-Encoding: gzip). A W3C traceparent header gives its trace to events without one."
+        ),
+        "operationId": "report_events",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [{"$ref": _REF.format(name="Batch")}, {"$ref": _REF.format(name="Event")}]
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": _answer("Every event was applied (or was a recent duplicate).", "Accepted"),
+            "400": _answer("The body is not JSON, or not valid gzip.", "Refusal"),
+            "401": _answer("A bearer token is required (ingest_tokens).", "Refusal"),
+            "413": _answer("The body, its decoded size or the batch is too large.", "Refusal"),
+            "415": _answer("The body is not JSON, or its Content-Encoding is not gzip.", "Refusal"),
+            "422": _answer("Events are invalid: the problems name each event's index and field.", "Refusal"),
+            "503": _answer("Too many requests at once; retry after Retry-After seconds.", "Refusal"),
+        },
+    }
 
 
 def install(app: FastAPI) -> None:
-    """Make ``app`` serve its OpenAPI document with the event request body (built once, on demand)."""
+    """Make ``app`` serve its OpenAPI document with ``POST /v1/events`` (built once, on demand)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            body, components = request_body_schema()
-            document["paths"]["/v1/events"]["post"]["requestBody"] = body
-            document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            document.setdefault("paths", {}).setdefault(PATH, {})["post"] = operation()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(components())
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app import __version__, fast_events
+from app import __version__
 from app import metrics as m
 from app.events import (
     EVENT_TYPES,
@@ -25,6 +25,7 @@ from app.events import (
     BudgetViolation,
     Business,
     Deployment,
+    Event,
     ExperimentCompleted,
     ExperimentProgress,
     ExperimentRolledBack,
@@ -37,6 +38,7 @@ from app.events import (
     ModelHealth,
     ModelSwitch,
     ParameterUpdate,
+    seconds,
 )
 from app.store import Exemplar, MetricStore
 
@@ -70,7 +72,10 @@ class Recorder:
         self._experiments_seen: dict[str, float] = {}
         self._models_seen: dict[tuple[str, str], float] = {}
         self._arms_seen: dict[tuple[str, str, str], float] = {}
-        self._last_improvement = clock()
+        self._started_at = clock()
+        # The time of the latest improvement seen (None before the first): the gauge shows the
+        # start time until then, so that OptimizationStuck can still fire.
+        self._last_improvement: float | None = None
         self._handlers: Mapping[type, Callable[[Any, float, Exemplar], None]] = {
             LlmRequest: self._llm_request,
             Feedback: self._feedback,
@@ -92,17 +97,6 @@ class Recorder:
             IncidentResolved: self._incident_resolved,
             Deployment: self._deployment,
             LogEvent: self._log,
-            # The same events decoded by app.fast_events: same attributes, same handlers.
-            fast_events.LlmRequest: self._llm_request,
-            fast_events.Feedback: self._feedback,
-            fast_events.Bandit: self._bandit,
-            fast_events.ParameterUpdate: self._parameter_update,
-            fast_events.ModelHealth: self._model_health,
-            fast_events.BudgetSpend: self._budget_spend,
-            fast_events.ExperimentProgress: self._experiment_progress,
-            fast_events.Business: self._business,
-            fast_events.Deployment: self._deployment,
-            fast_events.LogEvent: self._log,
         }
         self._initialise()
 
@@ -110,8 +104,8 @@ class Recorder:
         """Series that must exist from the first scrape: facts about us and known label sets."""
         store = self._store
         store.set(m.BUILD_INFO, (__version__, platform.python_version()), 1)
-        store.set(m.START_TIME, (), self._last_improvement)
-        store.set(m.LAST_IMPROVEMENT, (), self._last_improvement)
+        store.set(m.START_TIME, (), self._started_at)
+        store.set(m.LAST_IMPROVEMENT, (), self._started_at)
         store.set(m.EXPERIMENTS_ACTIVE, (), 0)
         for event_type in EVENT_TYPES:
             store.touch(m.EVENTS_ACCEPTED, (event_type,))
@@ -134,10 +128,10 @@ class Recorder:
             store.touch(m.INCIDENT_DOWNTIME, (severity,))
             store.set(m.INCIDENTS_OPEN, (severity,), 0)
 
-    def apply(self, event: Any, trace_id: str | None = None, span_id: str | None = None) -> None:
+    def apply(self, event: Event, trace_id: str | None = None, span_id: str | None = None) -> None:
         """Apply one validated event. ``trace_id``/``span_id`` are the request's trace context,
         used for exemplars when the event carries none of its own."""
-        when = event.timestamp.timestamp() if event.timestamp is not None else self._clock()
+        when = self._clock() if event.timestamp is None else seconds(event.timestamp)
         exemplar = _exemplar(event.trace_id or trace_id, event.span_id if event.trace_id else span_id)
         self._handlers[type(event)](event, when, exemplar)
 
@@ -278,13 +272,6 @@ class Recorder:
         self._store.inc(m.EXPERIMENTS_ROLLED_BACK)
 
     # --- bandit --------------------------------------------------------------------------------
-    def _bandit(self, e: fast_events.Bandit, when: float, exemplar: Exemplar) -> None:
-        """A pull or a reward decoded by app.fast_events (one struct for both)."""
-        if e.action == "pull":
-            self._bandit_pull(e, when, exemplar)  # type: ignore[arg-type]
-        else:
-            self._bandit_reward(e, when, exemplar)  # type: ignore[arg-type]
-
     def _bandit_pull(self, e: BanditPull, when: float, exemplar: Exemplar) -> None:
         decision = "explore" if e.explored else "exploit"
         self._store.inc(m.BANDIT_PULLS, (e.bandit_id, e.arm_id, decision))
@@ -319,7 +306,7 @@ class Recorder:
 
     def _improved(self, when: float) -> None:
         # An event delivered late must not move the last improvement back in time.
-        if when > self._last_improvement:
+        if self._last_improvement is None or when > self._last_improvement:
             self._last_improvement = when
             self._store.set(m.LAST_IMPROVEMENT, (), when)
 
@@ -380,7 +367,7 @@ class Recorder:
     def _incident_resolved(self, e: IncidentResolved, when: float, exemplar: Exemplar) -> None:
         opened_as = self._open_incidents.pop(e.incident_id, None)
         self._store.inc(m.INCIDENTS_RESOLVED, (e.severity,))
-        self._store.inc(m.INCIDENT_DOWNTIME, (e.severity,), max(0.0, when - e.opened_at.timestamp()))
+        self._store.inc(m.INCIDENT_DOWNTIME, (e.severity,), max(0.0, when - seconds(e.opened_at)))
         for severity in {e.severity, opened_as or e.severity}:
             self._count_open_incidents(severity)
 
@@ -475,7 +462,10 @@ class Recorder:
             "open_incidents": dict(self._open_incidents),
             "models_seen": [[*key, seen] for key, seen in self._models_seen.items()],
             "arms_seen": [[*key, seen] for key, seen in self._arms_seen.items()],
-            "last_improvement": self._last_improvement,
+            # What the gauge shows: a restart keeps counting from the same moment.
+            "last_improvement": self._started_at
+            if self._last_improvement is None
+            else self._last_improvement,
         }
 
     def import_state(self, state: Mapping[str, Any]) -> None:
@@ -497,10 +487,12 @@ class Recorder:
             self._open_incidents = {str(key): str(value) for key, value in state["open_incidents"].items()}
             self._models_seen = {(str(a), str(b)): float(seen) for a, b, seen in state["models_seen"]}
             self._arms_seen = {(str(a), str(b), str(c)): float(seen) for a, b, c, seen in state["arms_seen"]}
-            self._last_improvement = float(state["last_improvement"])
+            last = state["last_improvement"]
+            self._last_improvement = None if last is None else float(last)
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"malformed snapshot: {err!r}") from err
-        self._store.set(m.LAST_IMPROVEMENT, (), self._last_improvement)
+        if self._last_improvement is not None:
+            self._store.set(m.LAST_IMPROVEMENT, (), self._last_improvement)
         self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments_started_at))
         for severity in SEVERITIES:
             self._count_open_incidents(severity)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +16,10 @@ from tests.exposition import SampleKey, samples
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-# Every test exporter believes it is midnight, 2026-11-27 UTC, for events without a timestamp.
-CLOCK = datetime(2026, 11, 27, tzinfo=UTC).timestamp()
+# Every in-process test exporter believes it is noon, 2026-11-27 UTC: after every time of the
+# examples, and within the window of event times it accepts.
+CLOCK = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()
+_TIME_FIELDS = ("timestamp", "opened_at")
 
 
 class Exporter:
@@ -53,3 +56,21 @@ def exporter() -> Iterator[Exporter]:
 
 def ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def moved_to_now(document: Any, now: float | None = None) -> Any:
+    """``document`` (an event, a batch) with every event time moved as the clock moves from
+    CLOCK to ``now`` (default: the real time), for exporters that run on the real clock."""
+    shift = (time.time() if now is None else now) - CLOCK
+    if isinstance(document, list):
+        return [moved_to_now(item, CLOCK + shift) for item in document]
+    if not isinstance(document, dict):
+        return document
+    moved = {name: moved_to_now(value, CLOCK + shift) for name, value in document.items()}
+    for name in _TIME_FIELDS:
+        value = document.get(name)
+        if isinstance(value, str):
+            moved[name] = datetime.fromtimestamp(ts(value) + shift, UTC).isoformat()
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            moved[name] = value + shift
+    return moved

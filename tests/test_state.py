@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.dedup import RecentIds
 from app.main import create_app
-from tests.conftest import CLOCK, Exporter, make_exporter
+from tests.conftest import CLOCK, Exporter, make_exporter, moved_to_now
 from tests.exposition import changed, key, samples
 from tests.processes import exporter_process
 
@@ -292,7 +292,7 @@ def test_corrupt_snapshot_is_set_aside_and_start_up_goes_on(tmp_path: Path, cont
 def test_restart_of_the_real_process_restores_state(tmp_path: Path) -> None:
     """Start, post, SIGTERM (graceful: the snapshot is written), start again, compare."""
     env = {"LLMOPT_SNAPSHOT_FILE": str(tmp_path / "state.json")}
-    body = json.dumps(STATEFUL_EVENTS).encode()
+    body = json.dumps(moved_to_now(STATEFUL_EVENTS)).encode()
 
     def scrape(url: str) -> dict[Any, float]:
         with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:

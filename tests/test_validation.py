@@ -142,8 +142,16 @@ def test_bad_event_is_refused_naming_the_field(exporter: Exporter, event: dict[s
     assert after[rejected[0]] == 1
 
 
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
-def test_non_finite_numbers_are_refused(exporter: Exporter, value: str) -> None:
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_literals_are_not_json_and_the_answer_shows_where(exporter: Exporter, value: str) -> None:
+    response = exporter.post(f'{{"type":"llm_request","model":"m","latency_ms":{value}}}'.encode())
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_body"
+    assert f'"latency_ms":{value}' in response.json()["message"]
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "1" * 400])
+def test_numbers_beyond_a_float_are_refused_naming_the_field(exporter: Exporter, value: str) -> None:
     response = exporter.post(f'{{"type":"llm_request","model":"m","latency_ms":{value}}}'.encode())
     assert response.status_code == 422
     assert response.json()["problems"][0]["field"] == "latency_ms"
@@ -156,8 +164,9 @@ def test_batch_is_all_or_nothing(exporter: Exporter) -> None:
     )
     assert response.status_code == 422
     assert response.json()["problems"] == [
-        {"index": 2, "field": "latency_ms", "message": "Input should be greater than or equal to 0"}
+        {"index": 2, "field": "latency_ms", "message": "Expected `float` >= 0.0"}
     ]
+    assert response.json()["problem_count"] == 1
     after = exporter.scrape()
     assert changed(before, after) == {}
     rejected = "llmopt_exporter_events_rejected_total"

@@ -3,33 +3,76 @@
 :func:`answer` is the whole endpoint without HTTP objects: headers in, status and JSON content
 out. :class:`IngestEndpoint` serves it as a bare ASGI handler, which the edge (``app.edge``) calls
 for exactly this method and path, so ingest skips FastAPI's routing and request objects. The
-FastAPI route below declares the endpoint for the OpenAPI document, and answers through the same
-:func:`answer` when the router is served without the edge (tests compare the two).
+answers are the structs below, which ``app.openapi`` documents with the endpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from app import metrics as m
 from app.api.body import BodyRefused, read_body
-from app.events import InvalidBody, InvalidEvents
-from app.ingest import TooManyEvents, parse_traceparent
+from app.decode import InvalidBody, InvalidEvents, TooManyEvents
+from app.events import doc
+from app.ingest import parse_traceparent
 from app.logs import trace_id_var
-from app.state import Exporter, exporter_of
+from app.state import Exporter
 
-router = APIRouter()
-
+PATH = "/v1/events"
 # A request header by its lowercase name (the first one sent), None when absent.
 HeaderLookup = Callable[[str], str | None]
-Content = dict[str, object]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ingest"'}
+
+
+class Accepted(msgspec.Struct):
+    """Every event of the body was applied (or was a duplicate of one applied before)."""
+
+    accepted: Annotated[int, doc("Events applied.", 2)]
+    by_type: Annotated[dict[str, int], doc("Events applied, by type.", {"llm_request": 1, "feedback": 1})]
+    duplicates: Annotated[
+        int, doc("Events not applied again: their event_id was applied recently (a retry).", 0)
+    ]
+
+
+class ProblemBody(msgspec.Struct):
+    """One thing wrong with the body."""
+
+    index: Annotated[
+        int | None,
+        doc("The event's position in the batch (0 for a single event); null for the body itself.", 2),
+    ]
+    field: Annotated[str, doc("The field to fix.", "latency_ms")]
+    message: Annotated[str, doc("What is wrong with it.", "Expected `float` >= 0.0")]
+
+
+class Refusal(msgspec.Struct, omit_defaults=True):
+    """Nothing of the body was applied, and why."""
+
+    error: Annotated[
+        str,
+        doc(
+            "What kind of refusal: malformed_body, unauthorized, too_large, unsupported_media_type, "
+            "invalid_events, overloaded.",
+            "invalid_events",
+        ),
+    ]
+    message: Annotated[
+        str, doc("What is wrong, for people.", "events[2].latency_ms: Expected `float` >= 0.0")
+    ]
+    problems: Annotated[
+        list[ProblemBody] | None,
+        doc("invalid_events: the first problems (max_problems), each with its event and field.", []),
+    ] = None
+    problem_count: Annotated[int | None, doc("invalid_events: how many problems there are in all.", 1)] = None
+
+
+Content = Accepted | Refusal
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -39,13 +82,10 @@ def _is_json(content_type: str | None) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
-def _refused(error: str, message: str, **extra: object) -> Content:
-    return {"error": error, "message": message, **extra}
-
-
-def refusal(status: int, error: str, message: str, **extra: object) -> JSONResponse:
+def refusal(status: int, error: str, message: str) -> JSONResponse:
+    """A refusal as a JSON response, for the routes FastAPI serves (the admin API)."""
     headers = _CHALLENGE if status == 401 else None
-    return JSONResponse(_refused(error, message, **extra), status_code=status, headers=headers)
+    return JSONResponse(msgspec.to_builtins(Refusal(error, message)), status_code=status, headers=headers)
 
 
 async def answer(
@@ -58,10 +98,10 @@ async def answer(
     settings = exporter.settings
     if not exporter.auth.allows_ingest(header("authorization")):
         exporter.store.inc(m.AUTH_FAILURES, ("ingest",))
-        return 401, _refused("unauthorized", "a valid bearer token is required")
+        return 401, Refusal("unauthorized", "a valid bearer token is required")
     if not _is_json(header("content-type")):
         exporter.ingestor.reject("unsupported_media_type")
-        return 415, _refused("unsupported_media_type", "Content-Type must be application/json")
+        return 415, Refusal("unsupported_media_type", "Content-Type must be application/json")
     try:
         body = await read_body(
             chunks,
@@ -72,51 +112,29 @@ async def answer(
         )
     except BodyRefused as err:
         exporter.ingestor.reject(err.reason)
-        return err.status, _refused(err.reason, err.message)
+        return err.status, Refusal(err.reason, err.message)
     trace = parse_traceparent(header("traceparent"))
     if trace is not None:
         trace_id_var.set(trace.trace_id)
     try:
         result = exporter.ingestor.ingest(body, trace)
     except InvalidBody as err:
-        return 400, _refused("malformed_body", err.message)
+        return 400, Refusal("malformed_body", err.message)
     except InvalidEvents as err:
-        return 422, _refused("invalid_events", str(err), problems=[p.as_dict() for p in err.problems])
+        problems = [ProblemBody(p.index, p.field, p.message) for p in err.problems]
+        return 422, Refusal("invalid_events", str(err), problems, err.total)
     except TooManyEvents as err:
-        return 413, _refused("too_large", str(err))
-    return 200, {"accepted": result.accepted, "by_type": result.by_type, "duplicates": result.duplicates}
+        return 413, Refusal("too_large", str(err))
+    return 200, Accepted(result.accepted, result.by_type, result.duplicates)
 
 
 def render(content: Content) -> bytes:
-    """JSON as FastAPI's JSONResponse writes it (compact, UTF-8), written by msgspec: faster."""
+    """The answer as compact UTF-8 JSON."""
     return msgspec.json.encode(content)
 
 
-@router.post(
-    "/v1/events",
-    summary="Report events",
-    response_description="How many events were applied, by type, and how many were duplicates.",
-    responses={
-        400: {"description": "The body is not JSON (or not valid gzip)."},
-        401: {"description": "A bearer token is required (ingest_tokens)."},
-        413: {"description": "The body, its decoded size or the batch is too large."},
-        415: {"description": "The body is not JSON, or its Content-Encoding is not gzip."},
-        422: {"description": "An event is invalid; the problems name the event index and field."},
-        503: {"description": "Too many requests at once; retry after Retry-After seconds."},
-    },
-)
-async def post_events(request: Request) -> JSONResponse:
-    """Validate every event of the body, then apply them all; a refused body changes nothing.
-
-    Events whose ``event_id`` was applied recently are acknowledged and counted as duplicates,
-    not applied again, so retries are safe.
-    """
-    status, content = await answer(exporter_of(request), request.headers.get, request.stream())
-    return JSONResponse(content, status_code=status, headers=_CHALLENGE if status == 401 else None)
-
-
 class IngestEndpoint:
-    """``POST /v1/events`` as a bare ASGI handler: the same answers as the route, in fewer steps."""
+    """``POST /v1/events`` as a bare ASGI handler, which the edge calls for that method and path."""
 
     def __init__(self, exporter: Exporter) -> None:
         self.exporter = exporter

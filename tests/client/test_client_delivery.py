@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,6 +41,9 @@ ARM = {"bandit": "delivery-bandit", "arm": "t0.7"}
 HEALTH = {"model": "delivery-health", "provider": "acme"}
 
 # Each case: the events sent, then how much each series changes (it must exist afterwards).
+# A whole second an hour ago: event times must be recent for the exporter to accept them.
+T0 = int(time.time()) - 3600
+
 CASES = [
     pytest.param(
         [
@@ -256,8 +260,8 @@ CASES = [
             IncidentResolved(
                 incident_id="delivery-1",
                 severity="sev3",
-                opened_at=1_700_000_000,
-                timestamp=1_700_001_800,
+                opened_at=T0,
+                timestamp=T0 + 1800,
             ),
             IncidentOpened(incident_id="delivery-2", severity="sev3"),
         ],
@@ -271,14 +275,10 @@ CASES = [
         id="incident",
     ),
     pytest.param(
-        [
-            Deployment(
-                action="deployed", component="delivery-router", version="2.0.0", timestamp=1_700_000_000
-            )
-        ],
+        [Deployment(action="deployed", component="delivery-router", version="2.0.0", timestamp=T0)],
         {
             key("llmopt_deployments_total", component="delivery-router", action="deployed"): 1,
-            key("llmopt_deployment_timestamp_seconds", component="delivery-router"): 1_700_000_000,
+            key("llmopt_deployment_timestamp_seconds", component="delivery-router"): T0,
             key("llmopt_exporter_events_accepted_total", type="deployment"): 1,
         },
         id="deployment",
