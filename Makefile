@@ -42,6 +42,14 @@ rules: venv ## Render the rules of alerts/ from alerts/config.yml, and their Pro
 	$(PY) -m mixin.rules
 	$(PY) -m mixin.kubernetes
 
+.PHONY: generate
+generate: venv ## Render every generated file: rules, dashboards, catalog, and what derives from the event contract
+	$(PY) -m mixin.rules
+	$(PY) -m mixin.kubernetes
+	$(PY) -m mixin.dashboards
+	$(PY) -m mixin.catalog > docs/metrics.md
+	$(PY) -m tools.contract
+
 .PHONY: dashboards
 dashboards: venv ## Render the Grafana dashboards of grafana/dashboards from mixin/dashboards.py
 	$(PY) -m mixin.dashboards

@@ -35,21 +35,7 @@ from dataclasses import replace
 from typing import TypedDict, Unpack
 
 from llmopt_client.client import Client, ClientStats, EmitterBase
-from llmopt_client.events import (
-    BanditConverged,
-    BudgetLimit,
-    BudgetViolation,
-    Business,
-    Event,
-    ExperimentCompleted,
-    ExperimentProgress,
-    ExperimentRolledBack,
-    ExperimentStarted,
-    IncidentOpened,
-    IncidentResolved,
-    ModelHealth,
-    ParameterUpdate,
-)
+from llmopt_client.events import ALL_EVENTS, Event
 
 log = logging.getLogger("llmopt_client")
 
@@ -57,20 +43,8 @@ log = logging.getLogger("llmopt_client")
 # The routing key of every event that sets state: they all go to one replica, the state owner.
 STATE_KEY = "state"
 
-STATE_EVENTS: tuple[type[Event], ...] = (
-    ExperimentStarted,
-    ExperimentProgress,
-    ExperimentCompleted,
-    ExperimentRolledBack,
-    ParameterUpdate,
-    BudgetLimit,
-    BudgetViolation,
-    ModelHealth,
-    Business,
-    IncidentOpened,
-    IncidentResolved,
-    BanditConverged,
-)
+# The events that set state (as the exporter's contract declares them).
+STATE_EVENTS: tuple[type[Event], ...] = tuple(cls for cls in ALL_EVENTS if cls.SETS_STATE)
 # The same events by wire type and action, to route an encoded event again on failover.
 _STATE_WIRE = frozenset((cls.EVENT_TYPE, cls.ACTION) for cls in STATE_EVENTS)
 

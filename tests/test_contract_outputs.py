@@ -1,0 +1,42 @@
+"""What is derived from the event contract: the committed files are fresh, the client's classes
+are what the exporter reads, and the OpenAPI document shows every event with an accepted example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from app.events import EVENTS
+from app.openapi import components, example
+from tests.conftest import make_exporter
+from tools import contract
+
+ROOT = Path(__file__).resolve().parents[1]
+RENDERED = contract.render()
+
+
+@pytest.mark.parametrize("path", sorted(RENDERED))
+def test_the_committed_file_is_fresh(path: str) -> None:
+    assert (ROOT / path).read_text(encoding="utf-8") == RENDERED[path], f"{path} is stale: run make generate"
+
+
+@pytest.mark.parametrize("struct", EVENTS, ids=lambda struct: struct.__name__)
+def test_the_documented_example_is_accepted_and_applied(struct: type) -> None:
+    for exporter in make_exporter():
+        response = exporter.post(example(struct))
+        assert response.status_code == 200, response.text
+        assert response.json()["by_type"] == {struct.type: 1}
+
+
+def test_every_field_of_every_event_has_a_description_and_an_example() -> None:
+    schemas = components()
+    for struct in EVENTS:
+        schema = schemas[struct.__name__]
+        assert schema["description"] and schema["examples"], struct.__name__
+        for name, field in schema["properties"].items():
+            assert field.get("description"), f"{struct.__name__}.{name}"
+            if name not in ("type", "action") or struct.action_name is None:
+                assert field.get("examples") or name in ("type", "action"), f"{struct.__name__}.{name}"
+        assert {f.name for f in msgspec.structs.fields(struct)} | {"type"} == set(schema["properties"])
