@@ -3,8 +3,8 @@
 For each batch size, times ``Ingestor.ingest(body)`` (decode + validate + dedup + record, exactly
 what ``POST /v1/events`` runs) and its parts (decoding alone; ``Recorder.apply`` alone) over fresh
 bodies with unique event ids. ``exporter`` is the code as it is; ``stock`` is the code before this
-work: prometheus_client metric objects with cached children (bench/baseline_store.py) and
-``parse_events`` for decoding. The duplicate window starts full, as in a running server. Prints
+work: prometheus_client metric objects with cached children (bench/baseline_store.py); both
+decode with the exporter's decoder. The duplicate window starts full, as in a running server. Prints
 one JSON object.
 
     python -m bench.floor [--events 20000] [--repeats 5]
@@ -19,13 +19,10 @@ import statistics
 import time
 from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 from prometheus_client import CollectorRegistry
 
-from app import ingest
 from app.dedup import RecentIds
-from app.events import parse_events
 from app.ingest import Ingestor
 from app.recorder import Recorder
 from app.store import LabelGuard, MetricStore
@@ -87,7 +84,7 @@ def build(store_kind: str) -> tuple[Any, Recorder, Ingestor]:
     # default window): each new id then also evicts the oldest.
     recent_ids = RecentIds(100_000, 3600)
     recent_ids.remember(f"earlier-{index}" for index in range(100_000))
-    return store, recorder, Ingestor(store, recorder, 5000, recent_ids)
+    return store, recorder, Ingestor(store, recorder, workload.DECODER, recent_ids)
 
 
 def _timed(run: Callable[[], object]) -> float:
@@ -99,9 +96,7 @@ def _timed(run: Callable[[], object]) -> float:
 
 def measure(store_kind: str, batch: int, total: int, repeats: int) -> dict[str, float]:
     """Median µs per event of ingest, parse and apply over ``repeats`` rounds of ``total`` events."""
-    decode = ingest.decode if store_kind == "exporter" else parse_events
-    with mock.patch.object(ingest, "decode", decode):
-        return _measure(store_kind, decode, batch, total, repeats)
+    return _measure(store_kind, workload.decode, batch, total, repeats)
 
 
 def _measure(
@@ -128,7 +123,7 @@ def _round(
     _, recorder, _ = build(store_kind)
     # Warm the store (bind every series) on other events, so rounds measure steady state.
     for warm in workload.events(2000, seed=1000 + seed):
-        recorder.apply(parse_events(workload.body([warm]))[0])
+        recorder.apply(workload.decode(workload.body([warm]))[0])
     parsed: list[list[Any]] = []
     parse_s = _timed(lambda: parsed.extend(decode(body) for body in bodies))
 
@@ -149,7 +144,7 @@ def updates_per_event(count: int = 10_000) -> float:
     counting = CountingStore(store)
     recorder = Recorder(counting)  # type: ignore[arg-type]
     counting.updates = 0
-    for event in parse_events(workload.body(workload.events(count, seed=7))):
+    for event in workload.decode(workload.body(workload.events(count, seed=7))):
         recorder.apply(event)
     return counting.updates / count
 

@@ -26,7 +26,6 @@ def _measure(series_counts: list[int]) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    from app.events import parse_events
     from app.recorder import Recorder
     from app.store import LabelGuard
     from bench import workload
@@ -35,9 +34,9 @@ def _measure(series_counts: list[int]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     store = PrometheusClientStore(CollectorRegistry(), LabelGuard(500))
     recorder = Recorder(store)
-    for event in parse_events(workload.body(workload.events(2000, seed=99))):
+    for event in workload.decode(workload.body(workload.events(2000, seed=99))):
         recorder.apply(event)
-    parsed = parse_events(workload.body(workload.events(20_000, seed=5)))
+    parsed = workload.decode(workload.body(workload.events(20_000, seed=5)))
     started = time.perf_counter()
     for event in parsed:
         recorder.apply(event)
@@ -46,7 +45,7 @@ def _measure(series_counts: list[int]) -> dict[str, Any]:
     for target in sorted(series_counts):
         triples = workload.preload_triples(target)
         for body in workload.preload_bodies(triples - loaded, start=loaded):
-            for event in parse_events(body):
+            for event in workload.decode(body):
                 recorder.apply(event)
         loaded = triples
         registry = CollectorRegistry()

@@ -23,7 +23,6 @@ from typing import Any
 import prometheus_client
 from prometheus_client import CollectorRegistry, generate_latest
 
-from app.events import parse_events
 from app.recorder import Recorder
 from app.render import Exposition
 from app.store import LabelGuard, MetricStore
@@ -50,7 +49,7 @@ def main() -> None:
     stock = PrometheusClientStore(CollectorRegistry(), LabelGuard(500))
     recorders = (Recorder(ours), Recorder(stock))
     for body in workload.preload_bodies(workload.preload_triples(args.series)):
-        for event in parse_events(body):
+        for event in workload.decode(body):
             for recorder in recorders:
                 recorder.apply(event)
     exposition = Exposition(ours)

@@ -27,7 +27,6 @@ from typing import Any
 import prometheus_client
 from prometheus_client import CollectorRegistry
 
-from app.events import parse_events
 from app.recorder import Recorder
 from app.render import Exposition
 from app.store import LabelGuard, MetricStore
@@ -432,7 +431,7 @@ def _exposition_groups(series: int, groups: int) -> list[bytes]:
     store = MetricStore(CollectorRegistry(), LabelGuard(500))
     recorder = Recorder(store)
     for body in workload.preload_bodies(workload.preload_triples(series)):
-        for event in parse_events(body):
+        for event in workload.decode(body):
             recorder.apply(event)
     text = Exposition(store).render_now(False).decode()
     # Pushgateway keeps its own build_info and push timestamps; ours would clash with it.
@@ -546,8 +545,7 @@ def markdown(results: dict[str, Any]) -> str:
             "`Ingestor.ingest(body)`: decode + validate + dedup + record, what `POST /v1/events` runs, "
             "with the duplicate window full as in a running server; decode "
             "and apply are its two big parts, timed alone. `stock` is the code before this work: "
-            "prometheus_client metric objects with cached children (bench/baseline_store.py) and "
-            "`parse_events`.",
+            "prometheus_client metric objects with cached children (bench/baseline_store.py).",
             "",
         ]
         rows = [
@@ -567,26 +565,13 @@ def markdown(results: dict[str, Any]) -> str:
         out += [
             "### Body decoders (µs per event, batches of 1000 mixed events, best of 5)",
             "",
-            "Ingest decodes a body with `app.fast_events` (msgspec structs with the contract's rules) and "
-            "goes to pydantic's `decode_events` when that refuses it; `parse_events` is the contract's "
-            "own answer, with every problem named.",
+            "Ingest decodes a body with `app.decode.EventDecoder`: the msgspec structs of the event "
+            "contract, in one pass, then the checks types cannot express; JSON parsing alone for scale.",
             "",
         ]
-        header = (
-            "pydantic `parse_events`",
-            "pydantic `decode_events`",
-            "`json.loads` only",
-            "msgspec untyped",
-            "`fast_events.decode` (ingest)",
-        )
-        keys = (
-            "pydantic_parse_events_us",
-            "pydantic_decode_events_us",
-            "json_loads_us",
-            "msgspec_untyped_us",
-            "fast_events_us",
-        )
-        out += _table(header, "rrrrr", [[f"{decoders[key]:.2f}" for key in keys]])
+        header = ("`json.loads` only", "msgspec untyped", "`EventDecoder.decode` (ingest)")
+        keys = ("json_loads_us", "msgspec_untyped_us", "decoder_us")
+        out += _table(header, "rrr", [[f"{decoders[key]:.2f}" for key in keys]])
     if latency:
         out += ["### Single events (`wrk -t1 -c32`)", ""]
         rows = [
@@ -797,7 +782,7 @@ def _before_table(
 ) -> list[str]:
     out = [
         f"### Before and after (revision {before['revision']}: prometheus_client metric objects, "
-        "`generate_latest` in the threadpool, `parse_events`)",
+        "`generate_latest` in the threadpool, the pydantic contract)",
         "",
         "The same harness against the code before this work, in the same run (before: one run of each "
         "open-loop case).",

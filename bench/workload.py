@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+
+from app.decode import EventDecoder
+from app.events import Event
 
 MODELS = (
     ("gpt-4o", "openai"),
@@ -31,7 +36,10 @@ TASK_TYPES = ("summarization", "classification", "extraction", "chat", "code")
 EXPERIMENTS = (("prompt-v5", ("control", "variant-b")), ("style-v2", ("control", "concise")))
 BANDITS = (("temperature", ("t0.2", "t0.7", "t1.0")), ("top_p", ("p0.8", "p0.95")))
 PARAMETERS = ("temperature", "top_p", "max_tokens", "frequency_penalty")
-TIMESTAMP = "2026-11-27T09:15:02.120Z"
+# A minute before the run starts: event times must be recent for the exporter to accept them.
+TIMESTAMP = datetime.fromtimestamp(int(time.time()) - 60, UTC).isoformat(timespec="milliseconds")
+# The exporter's decoder, with its default limits, for the in-process measurements.
+DECODER = EventDecoder(100_000, 20, 7 * 86400.0, 300.0, time.time)
 
 # Exposition lines a preloaded (model, provider, task_type) triple adds: requests, tokens (2),
 # cached tokens, cost, baseline cost, the latency (18) and quality (16) histograms; and lines a
@@ -167,6 +175,11 @@ def events(count: int, seed: int = 0) -> list[dict[str, Any]]:
         event.update(_event(rng))
         made.append(event)
     return made
+
+
+def decode(body: bytes) -> list[Event]:
+    """The events of a body, as ingest decodes them."""
+    return DECODER.decode(body)
 
 
 def body(batch: list[dict[str, Any]]) -> bytes:
