@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict, Union, Unpack
@@ -55,6 +55,18 @@ PanelType = Literal["timeseries", "stat", "gauge", "bargauge", "table"]
 DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
 
 GREEN, YELLOW, ORANGE, RED, BLUE = "green", "yellow", "orange", "red", "blue"
+
+# Grafana's interval variables, and a duration each stands for when a panel query is read as PromQL.
+INTERVAL_VARIABLES = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"}
+
+
+def as_promql(expr: str, intervals: Mapping[str, str] = INTERVAL_VARIABLES) -> str:
+    """A panel query as the PromQL parser reads it: Grafana's interval variables (``$__range``,
+    ``${__rate_interval}``) replaced by durations. The dashboard variables (``$model``) sit in label
+    values, which are strings to PromQL, and stay."""
+    for name, duration in intervals.items():
+        expr = expr.replace(f"${{{name}}}", duration).replace(f"${name}", duration)
+    return expr
 
 
 @dataclass(frozen=True)

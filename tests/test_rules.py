@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from app.config import DEFAULT_PORT
-from app.metrics import ALL_METRICS
-from mixin import rules
+from mixin import promql, rules, scaling
 from tests.processes import PROMTOOL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,43 +60,6 @@ def _alerts(documents: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [rule for rule in _rules_in(documents) if "alert" in rule]
 
 
-def _exposed_names() -> set[str]:
-    """Every series name the exporter's declarations produce."""
-    names: set[str] = set()
-    for spec in ALL_METRICS:
-        names.add(spec.name)
-        if spec.kind == "histogram":
-            names |= {f"{spec.name}_bucket", f"{spec.name}_sum", f"{spec.name}_count"}
-        elif spec.kind == "summary":
-            names |= {f"{spec.name}_sum", f"{spec.name}_count"}
-    return names
-
-
-_CLAUSE = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless"}
-
-
-def metric_names(expr: str) -> set[str]:
-    """The series names a PromQL expression selects: identifiers that are not functions,
-    aggregations, keywords, label names, durations or numbers."""
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    text = re.sub(r"\{[^}]*\}", "", text)
-    text = re.sub(r"\[[^\]]*\]", "", text)
-    text = re.sub(r"\boffset\s+\w+", "", text)
-    text = _CLAUSE.sub("", text)
-    names = set()
-    for match in re.finditer(r"(?<![\w.])[A-Za-z_:][\w:]*", text):
-        name = match.group()
-        if (
-            text[match.end() :].lstrip().startswith("(")
-            or name in _KEYWORDS
-            or name.lower() in {"inf", "nan"}
-        ):
-            continue
-        names.add(name)
-    return names
-
-
 @pytest.mark.parametrize(
     ("expr", "names"),
     [
@@ -110,10 +72,17 @@ def metric_names(expr: str) -> set[str]:
             "histogram_quantile(0.95, x_bucket) > 1e3 and y < bool -0.5", {"x_bucket", "y"}, id="numbers"
         ),
         pytest.param('absent(up{job="x"}) - 1 or vector(0)', {"up"}, id="functions"),
+        pytest.param("max_over_time(sum by (le) (a)[1h:5m]) or b offset 1d", {"a", "b"}, id="subquery"),
+        pytest.param('{__name__="a", job="rate"} or sum(b) by (le)', {"a", "b"}, id="name-matcher"),
     ],
 )
-def test_metric_names_finds_only_series(expr: str, names: set[str]) -> None:
-    assert metric_names(expr) == names
+def test_series_names_finds_only_series(expr: str, names: set[str]) -> None:
+    assert promql.series_names(expr) == names
+
+
+def test_series_names_refuses_what_is_not_promql() -> None:
+    with pytest.raises(promql.PromqlError, match="sum"):
+        promql.series_names("sum(rate(a[5m])")
 
 
 # --- Rendering -----------------------------------------------------------------------------------
@@ -358,11 +327,11 @@ def test_unit_tests_evaluate_their_groups_in_dependency_order() -> None:
 def test_rules_name_only_declared_metrics_and_recording_rules() -> None:
     documents = _committed()
     recorded = {rule["record"] for rule in _rules_in(documents) if "record" in rule}
-    known = _exposed_names() | recorded | {"up"}
+    known = set(scaling.exposed_names()) | recorded | {"up"}
     unknown = {
         (rule.get("record") or rule.get("alert"), name)
         for rule in _rules_in(documents)
-        for name in metric_names(rule["expr"])
+        for name in promql.series_names(rule["expr"])
         if name not in known
     }
     assert not unknown
@@ -407,10 +376,9 @@ def test_runbooks_belong_to_alerts_and_have_every_section() -> None:
 def test_runbook_queries_parse_and_name_known_series(tmp_path: Path) -> None:
     queries = list(_runbook_queries())
     recorded = {rule["record"] for rule in _rules_in(_committed()) if "record" in rule}
-    known = _exposed_names() | recorded | PROMETHEUS_OWN
-    assert not {
-        (runbook, name) for runbook, query in queries for name in metric_names(query) if name not in known
-    }
+    known = set(scaling.exposed_names()) | recorded | PROMETHEUS_OWN
+    named = {(runbook, name) for runbook, query in queries for name in promql.series_names(query)}
+    assert not {(runbook, name) for runbook, name in named if name not in known}
     # promtool parses every query as a recording rule's expression.
     checked = [
         {"record": f"runbook:query:{index}", "expr": query} for index, (_, query) in enumerate(queries)
