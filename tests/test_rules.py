@@ -18,6 +18,7 @@ import yaml
 
 from app.config import DEFAULT_PORT
 from mixin import promql, rules, scaling
+from mixin import recorded as rec
 from tests.processes import PROMTOOL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,28 +143,28 @@ def _expr(documents: Mapping[str, Any], name: str, **labels: str) -> str:
         ),
         pytest.param(
             {"alerts.budget_exceeded.daily_budget_usd": 5000},
-            "llmopt:budget_utilization:ratio_increase1d",
+            rec.BUDGET_UTILIZATION1D.name,
             {},
             "/ 5000",
             id="budget-utilization",
         ),
         pytest.param(
             {"slos.availability.objective": 0.995},
-            "llmopt:slo_burn_rate:ratio_rate1h",
+            rec.SLO_BURN_RATE.over("1h").name,
             {"slo": "availability"},
             "/ 0.005",
             id="availability-objective",
         ),
         pytest.param(
             {"slos.latency.threshold_seconds": 5.0},
-            "llmopt:slo_errors:ratio_rate5m",
+            rec.SLO_ERRORS.over("5m").name,
             {"slo": "latency"},
             'le="5.0"',
             id="latency-threshold",
         ),
         pytest.param(
             {"alerts.error_budget_low.remaining_below": 0.25},
-            rules.HALT_RULE,
+            rec.OPTIMIZATION_HALT.name,
             {},
             "< bool 0.25",
             id="halt-threshold",
@@ -177,7 +178,7 @@ def _expr(documents: Mapping[str, Any], name: str, **labels: str) -> str:
         ),
         pytest.param(
             {"replica_labels": ["instance", "pod"]},
-            "llmopt:llm_requests:rate5m",
+            rec.LLM_REQUESTS_RATE5M.name,
             {},
             "sum without (instance, pod, model,",
             id="replica-labels",
