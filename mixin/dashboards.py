@@ -23,26 +23,21 @@ metrics of :mod:`app.metrics` and recording rules of ``alerts/`` and aggregate t
 away; raw rates use ``$__rate_interval``; firing alerts and deployments are annotations. Thresholds
 come from ``alerts/config.yml``, the file that sets the alerts and SLOs.
 
-Run ``python -m mixin.dashboards`` (``make dashboards``) after a change and commit the JSON; a test
-fails while the committed files differ from a fresh render.
+``make generate`` (``python -m tools.generate``) writes the JSON; commit it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TypedDict, Union, Unpack
 
 from mixin import recorded as rec
 from mixin import rules
 from mixin.rules import RulesConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUTPUT = ROOT / "grafana" / "dashboards"
+DASHBOARDS_DIR = "grafana/dashboards"
 TAG = "llm-optimizer"
 SCHEMA_VERSION = 39
 GRID_COLUMNS = 24
@@ -1644,35 +1639,20 @@ def render_board(board: Board, every: Sequence[Board]) -> Json:
 
 
 def render(config: RulesConfig) -> dict[str, str]:
-    """File name -> JSON text of every dashboard."""
+    """Repository path -> JSON text of every dashboard, and the README of their directory (JSON has
+    no comments to say the files are generated)."""
     every = boards(config)
-    return {
-        f"{board.uid}.json": json.dumps(render_board(board, every), indent=2, ensure_ascii=False) + "\n"
+    files = {
+        f"{DASHBOARDS_DIR}/{board.uid}.json": json.dumps(
+            render_board(board, every), indent=2, ensure_ascii=False
+        )
+        + "\n"
         for board in every
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mixin.dashboards", description="Render the Grafana dashboards of grafana/dashboards."
+    files[f"{DASHBOARDS_DIR}/README.md"] = (
+        "# Dashboards\n\n"
+        "Grafana loads every JSON file of this directory (`grafana/provisioning/dashboards/llmopt.yml`).\n"
+        "They are rendered from `mixin/dashboards.py` with the thresholds of `alerts/config.yml`: edit\n"
+        "those and run `make generate`; changes made here or in Grafana's UI are lost.\n"
     )
-    parser.add_argument(
-        "--config", type=Path, default=rules.DEFAULT_CONFIG, help="rules config (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT, help="directory to write (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if any file is out of date"
-    )
-    args = parser.parse_args(argv)
-    try:
-        files = render(rules.load_config(args.config))
-    except rules.ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return rules.sync_files(files, args.output, is_check=args.check, make_target="dashboards")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return files

@@ -14,6 +14,12 @@ from typing import Literal
 import promql_parser
 
 Grouping = Literal["by", "without", ""]
+_OPERATORS = (
+    (promql_parser.MatchOp.Equal, "="),
+    (promql_parser.MatchOp.NotEqual, "!="),
+    (promql_parser.MatchOp.Re, "=~"),
+    (promql_parser.MatchOp.NotRe, "!~"),
+)
 
 
 class PromqlError(ValueError):
@@ -32,10 +38,12 @@ class Aggregation:
 
 @dataclass(frozen=True)
 class Selection:
-    """A series an expression selects, with the innermost aggregation around it (None when none)."""
+    """A series an expression selects: its name, its label matchers as (label, operator, value)
+    such as ``("slo", "=", "latency")``, and the innermost aggregation around it (None when none)."""
 
     name: str
     aggregation: Aggregation | None
+    matchers: tuple[tuple[str, str, str], ...] = ()
 
 
 def parse(expr: str) -> promql_parser.Expr:
@@ -44,6 +52,11 @@ def parse(expr: str) -> promql_parser.Expr:
         return promql_parser.parse(expr)
     except (ValueError, TypeError) as err:
         raise PromqlError(f"not PromQL: {expr!r}: {err}") from err
+
+
+def _operator(op: promql_parser.MatchOp) -> str:
+    """``=``, ``!=``, ``=~`` or ``!~`` (the parser's operators compare equal but do not hash)."""
+    return next(text for known, text in _OPERATORS if op == known)
 
 
 def _name(selector: promql_parser.VectorSelector) -> str:
@@ -73,7 +86,12 @@ def selections(expr: str) -> list[Selection]:
         if isinstance(node, promql_parser.AggregateExpr):
             around.append(_aggregation(node))
         elif isinstance(node, promql_parser.VectorSelector) and (name := _name(node)):
-            found.append(Selection(name, around[-1] if around else None))
+            matchers = tuple(
+                (matcher.name, _operator(matcher.op), matcher.value)
+                for matcher in node.matchers.matchers
+                if matcher.name != "__name__"
+            )
+            found.append(Selection(name, around[-1] if around else None, matchers))
         return True
 
     def leave(node: promql_parser.Expr) -> bool:
@@ -92,14 +110,10 @@ def series_names(expr: str) -> set[str]:
 
 def matchers(selector: str) -> dict[str, str]:
     """The equality matchers of one series selector: ``a{b="1", c=~"x"}`` gives ``{"b": "1"}``."""
-    tree = parse(selector)
-    if not isinstance(tree, promql_parser.VectorSelector):
+    if not isinstance(parse(selector), promql_parser.VectorSelector):
         raise PromqlError(f"not a series selector: {selector!r}")
-    return {
-        matcher.name: matcher.value
-        for matcher in tree.matchers.matchers
-        if matcher.op == promql_parser.MatchOp.Equal and matcher.name != "__name__"
-    }
+    (selection,) = selections(selector)
+    return {label: value for label, operator, value in selection.matchers if operator == "="}
 
 
 def range_calls(expr: str) -> list[tuple[str, timedelta]]:

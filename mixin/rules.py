@@ -1,6 +1,4 @@
-"""Renders the Prometheus rule files from ``alerts/config.yml``.
-
-Three rule files come out, plus a map for the metrics catalog:
+"""The Prometheus rule files of ``alerts/``, rendered from ``alerts/config.yml``:
 
 ``recording.rules.yml``
     one recording rule per derived value of the metrics taxonomy (rates, ratios, quantiles, means,
@@ -9,17 +7,16 @@ Three rule files come out, plus a map for the metrics catalog:
     the SLIs over their windows, error ratios and burn rates per alerting window, the normalised
     error budget remaining and the optimization halt signal;
 ``alerting.rules.yml``
-    the seed's alerts, the absence alerts, the Watchdog and the SLO alerts;
-``taxonomy_rules.yml``
-    taxonomy ID -> the recording rule that serves it.
+    the seed's alerts, the absence alerts, the Watchdog and the SLO alerts.
 
 The series every recording rule writes are declared in :mod:`mixin.recorded`, with their names;
 the rules here say how each is computed, and refer to each other through those declarations, as
-the alerts, dashboards, runbooks and catalog do. Every aggregation sums the replica labels away and sums numerators and denominators
-before dividing, so several exporter replicas give the same answer as one. Every metric a rule names
-comes from :mod:`app.metrics`.
+the alerts, dashboards, runbooks and catalog do. Every aggregation sums the replica labels away and
+sums numerators and denominators before dividing, so several exporter replicas give the same
+answer as one. Every metric a rule names comes from :mod:`app.metrics`. The rules also say which
+taxonomy IDs they serve (:func:`taxonomy_map`), for the metrics catalog.
 
-Run ``python -m mixin.rules`` (``make rules``) after editing the config and commit the output.
+``make generate`` (``python -m tools.generate``) writes the files; commit them.
 """
 
 from __future__ import annotations
@@ -43,12 +40,11 @@ from mixin.recorded import Recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "alerts" / "config.yml"
-DEFAULT_OUTPUT = ROOT / "alerts"
+RULES_DIR = "alerts"
 
 RECORDING_FILE = "recording.rules.yml"
 SLO_FILE = "slo.rules.yml"
 ALERTING_FILE = "alerting.rules.yml"
-TAXONOMY_MAP_FILE = "taxonomy_rules.yml"
 
 LATENCY_QUANTILES = ("0.5", "0.75", "0.9", "0.95", "0.99", "0.999", "1")
 # Rule groups with windows of a day or more run every 3 minutes: cheap, and still under the
@@ -1165,13 +1161,8 @@ def _indent(text: str, spaces: int) -> list[str]:
 
 
 def render_rule_file(title: str, groups: Sequence[Group], runbook_url_base: str) -> str:
-    """One rule file, with the rendering notice and a comment above every rule."""
-    lines = [
-        f"# {title}",
-        "# Rendered by `make rules` (python -m mixin.rules) from alerts/config.yml. Do not edit: change the",
-        "# config or mixin/rules.py and render again.",
-        "groups:",
-    ]
+    """One rule file, with its title and a comment above every rule."""
+    lines = [f"# {title}", "groups:"]
     for group in groups:
         lines.append(f"  - name: {group.name}")
         if group.interval:
@@ -1236,60 +1227,34 @@ def taxonomy_map(config: RulesConfig) -> dict[str, str]:
 
 
 def render(config: RulesConfig) -> dict[str, str]:
-    """File name -> content of every file ``python -m mixin.rules`` writes."""
-    files = {
-        name: render_rule_file(title, groups, config.runbook_url_base)
+    """Repository path -> content of each rule file (``alerts/recording.rules.yml``...)."""
+    return {
+        f"{RULES_DIR}/{name}": render_rule_file(title, groups, config.runbook_url_base)
         for name, (title, groups) in rule_groups(config).items()
     }
-    files[TAXONOMY_MAP_FILE] = (
-        "# Taxonomy ID -> the recording rule that serves it; docs/metrics.md is generated from this map.\n"
-        "# Rendered by `make rules` (python -m mixin.rules); do not edit.\n"
-        + _dump(dict(sorted(taxonomy_map(config).items())))
-    )
-    return files
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Render the rule files of another config into a directory (a deployment of its own, a test).
+    The files of this repository are written by ``make generate``."""
     parser = argparse.ArgumentParser(
-        prog="python -m mixin.rules", description="Render the Prometheus rule files from alerts/config.yml."
+        prog="python -m mixin.rules",
+        description="Render the Prometheus rule files of a rules config (like alerts/config.yml) into a "
+        "directory. The repository's own files are written by make generate.",
     )
-    parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG, help="rules config (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT, help="directory to write (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if any file is out of date"
-    )
+    parser.add_argument("--config", type=Path, required=True, help="the rules config to render")
+    parser.add_argument("--output", type=Path, required=True, help="the directory to write the files to")
     args = parser.parse_args(argv)
     try:
         files = render(load_config(args.config))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return sync_files(files, args.output, is_check=args.check, make_target="rules")
-
-
-def sync_files(files: Mapping[str, str], output: Path, *, is_check: bool, make_target: str) -> int:
-    """Write the rendered ``files`` that differ under ``output``; with ``is_check``, only name them.
-
-    Returns the exit status: 1 when checking found stale files, else 0.
-    """
-    stale = [name for name, text in files.items() if _read(output / name) != text]
-    if is_check:
-        for name in stale:
-            print(f"out of date: {output / name} (run make {make_target})", file=sys.stderr)
-        return 1 if stale else 0
-    output.mkdir(parents=True, exist_ok=True)
-    for name in stale:
-        (output / name).write_text(files[name], encoding="utf-8")
-        print(f"wrote {output / name}")
+    args.output.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        (args.output / Path(path).name).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output / Path(path).name}")
     return 0
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.exists() else None
 
 
 if __name__ == "__main__":

@@ -116,22 +116,6 @@ def _query_id(query: Query) -> str:
     return f"{query[0].removeprefix('llmopt-')}/{query[1]}/{query[2]}"
 
 
-# --- One source of truth -------------------------------------------------------------------------
-
-
-def test_committed_dashboards_are_a_fresh_render() -> None:
-    rendered = dashboards.render(rules.load_config(rules.DEFAULT_CONFIG))
-    committed = {path.name: path.read_text(encoding="utf-8") for path in DASHBOARDS.glob("*.json")}
-    assert committed == rendered, "grafana/dashboards is out of date: run make dashboards"
-
-
-def test_check_mode_reports_stale_files(tmp_path: Path) -> None:
-    assert dashboards.main(["--output", str(tmp_path)]) == 0
-    assert dashboards.main(["--output", str(tmp_path), "--check"]) == 0
-    (tmp_path / "llmopt-slos.json").write_text("{}", encoding="utf-8")
-    assert dashboards.main(["--output", str(tmp_path), "--check"]) == 1
-
-
 # --- Structure -----------------------------------------------------------------------------------
 
 

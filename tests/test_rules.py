@@ -89,19 +89,9 @@ def test_series_names_refuses_what_is_not_promql() -> None:
 # --- Rendering -----------------------------------------------------------------------------------
 
 
-def test_committed_files_are_a_fresh_render_of_the_config() -> None:
-    rendered = rules.render(rules.load_config(ALERTS / "config.yml"))
-    stale = [name for name, text in rendered.items() if (ALERTS / name).read_text(encoding="utf-8") != text]
-    assert not stale, f"out of date: {stale}; run `make rules` and commit the result"
+def test_alerts_holds_only_the_rendered_rule_files() -> None:
+    """Prometheus loads alerts/*.rules.yml: a stray file there would be loaded too."""
     assert {path.name for path in ALERTS.glob("*.rules.yml")} == set(RULE_FILES)
-
-
-def test_check_mode_reports_stale_files(tmp_path: Path) -> None:
-    assert rules.main(["--check", "--output", str(tmp_path)]) == 1
-    assert rules.main(["--output", str(tmp_path)]) == 0
-    assert rules.main(["--check", "--output", str(tmp_path)]) == 0
-    (tmp_path / rules.ALERTING_FILE).write_text("groups: []\n", encoding="utf-8")
-    assert rules.main(["--check", "--output", str(tmp_path)]) == 1
 
 
 def _changed_config(change: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,7 +108,7 @@ def _changed_config(change: Mapping[str, Any]) -> dict[str, Any]:
 
 def _render_with(change: Mapping[str, Any]) -> dict[str, Any]:
     config = rules.RulesConfig.model_validate(_changed_config(change))
-    return {name: yaml.safe_load(text) for name, text in rules.render(config).items() if name in RULE_FILES}
+    return {Path(path).name: yaml.safe_load(text) for path, text in rules.render(config).items()}
 
 
 def _expr(documents: Mapping[str, Any], name: str, **labels: str) -> str:
@@ -264,8 +254,8 @@ def unit_test_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
     Returns file name -> None when it passed, or promtool's report when it failed.
     """
     workdir = tmp_path_factory.mktemp("promtool")
-    for name, text in rules.render(rules.load_config(UNIT_TEST_CONFIG)).items():
-        (workdir / name).write_text(text, encoding="utf-8")
+    for path, text in rules.render(rules.load_config(UNIT_TEST_CONFIG)).items():
+        (workdir / Path(path).name).write_text(text, encoding="utf-8")
     (workdir / "tests").mkdir()
     for path in UNIT_TESTS:
         shutil.copy(path, workdir / "tests" / path.name)
@@ -305,7 +295,7 @@ def test_every_alert_rule_has_a_firing_case_and_a_near_miss() -> None:
     ]
     quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
     rendered = rules.render(rules.load_config(UNIT_TEST_CONFIG))
-    for alert in _alerts({name: yaml.safe_load(rendered[name]) for name in RULE_FILES}):
+    for alert in _alerts({path: yaml.safe_load(text) for path, text in rendered.items()}):
         name, labels = alert["alert"], alert["labels"]
         fired = any(got_name == name and labels.items() <= got.items() for got_name, got in firing)
         assert fired, f"no firing case: {name} {labels}"
@@ -394,19 +384,20 @@ def test_runbook_queries_parse_and_name_known_series(tmp_path: Path) -> None:
 
 
 def test_taxonomy_map_names_rules_that_exist() -> None:
-    mapping = _load(ALERTS / rules.TAXONOMY_MAP_FILE)
-    documents = _committed()
+    mapping = rules.taxonomy_map(rules.load_config(ALERTS / "config.yml"))
     recorded: dict[str, list[dict[str, str]]] = {}
-    for rule in _rules_in(documents):
+    for rule in _rules_in(_committed()):
         if "record" in rule:
             recorded.setdefault(rule["record"], []).append(rule.get("labels", {}))
+    assert mapping
     for taxonomy_id, target in mapping.items():
         assert TAXONOMY_ID.fullmatch(taxonomy_id), taxonomy_id
-        name, _, selector = target.partition("{")
+        (name,) = promql.series_names(target)
         assert name in recorded, f"{taxonomy_id}: {name} is not a recording rule"
-        # A selector on a label the rule itself sets (quantile="0.95") must pick one of its rules.
-        selected = dict(re.findall(r'(\w+)="([^"]*)"', selector))
+        # A matcher on a label the rule itself sets (quantile="0.95") must pick one of its rules.
         static = {
-            key: value for key, value in selected.items() if any(key in set_ for set_ in recorded[name])
+            key: value
+            for key, value in promql.matchers(target).items()
+            if any(key in labels for labels in recorded[name])
         }
         assert any(static.items() <= labels.items() for labels in recorded[name]), f"{taxonomy_id}: {target}"
