@@ -19,9 +19,21 @@ Five dashboards come out, linked to each other and tagged ``llm-optimizer``:
 Conventions every dashboard follows (a test checks them): the data source is the dashboard variable
 ``${datasource}`` (no ``${DS_...}`` import inputs, so file provisioning works); panels are only
 timeseries, stat, gauge, bargauge and table, each with a description and a unit; queries name only
-metrics of :mod:`app.metrics` and recording rules of ``alerts/`` and aggregate the replica labels
-away; raw rates use ``$__rate_interval``; firing alerts and deployments are annotations. Thresholds
-come from ``alerts/config.yml``, the file that sets the alerts and SLOs.
+metrics of :mod:`app.metrics` and the recorded series of :mod:`mixin.recorded` (never a rule name
+typed here) and aggregate the replica labels away; raw rates use ``$__rate_interval``; firing alerts
+and deployments are annotations. Thresholds and SLO windows come from ``alerts/config.yml``, the
+file that sets the alerts and SLOs.
+
+Why small builders of our own rather than grafana-foundation-sdk, Grafana's typed Python builders:
+we tried it against these dashboards. Its PyPI releases put a timestamp epoch before the Grafana
+version (``1769699379!11.6.0``), so a plain install or upgrade picks the highest epoch, the Grafana
+10.1 types, and every upgrade needs a hand-picked pin; it is marked alpha. Its panels come out with
+defaults of their own (``repeatDirection``, ``transparent``, schemaVersion 41, empty
+``reduceOptions.calcs``, targets with an empty or no ``refId``), so every panel would have to
+restate what these builders say once, and all five files would change without a visible difference
+in Grafana. What its types would catch (a misspelled option, a wrong value) the tests already catch
+by type-checking the rendered JSON against Grafana's own schema (``@grafana/schema``), and the point
+the SDK's examples make, dashboards that refer to rule objects, holds here without it.
 
 ``make generate`` (``python -m tools.generate``) writes the JSON; commit it.
 """
