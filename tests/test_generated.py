@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mixin import dashboards, promql, rules, scaling
+from mixin import dashboards, promql, rules, runbooks, scaling
 from tests.test_rules import PROMETHEUS_OWN
 from tools import generate
 
@@ -89,6 +89,39 @@ def test_a_config_error_names_the_key(
     config.write_text(config.read_text().replace("objective: 0.999", "objective: 1.5"), encoding="utf-8")
     assert generate.main(["--check"], root=copy_of_the_repository_config) == 2
     assert "slos.availability.objective" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        pytest.param(
+            "`{{ SLO_BUDGET_REMAINING }}`", "`llmopt:slo_error_budget_remaining:ratio`", id="series"
+        ),
+        pytest.param("{{ SLO_ERRORS 1d }}", "llmopt:slo_errors:ratio_rate1d", id="family-over-a-window"),
+        pytest.param("{{SLO_BURN_RATE}}", "llmopt:slo_burn_rate:ratio_rate<window>", id="family-in-prose"),
+        pytest.param("{{ SLI_QUALITY }}", "llmopt:slo_quality:mean7d", id="sli-of-the-config"),
+        pytest.param('{quantile="0.95"}', '{quantile="0.95"}', id="promql-braces-stay"),
+    ],
+)
+def test_runbook_placeholders_name_declared_series(template: str, expected: str) -> None:
+    config = rules.load_config(CONFIG)
+    assert runbooks.render_runbook(template, config) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        pytest.param("{{ LLM_REQUESTS_RATE1M }}", "LLM_REQUESTS_RATE1M", id="unknown-name"),
+        pytest.param(
+            "{{ SLO_ERRORS 4h }}", "no rule writes llmopt:slo_errors:ratio_rate4h", id="window-not-in-config"
+        ),
+        pytest.param("{{ SLO_BUDGET_REMAINING 1h }}", "takes no window", id="window-on-a-series"),
+        pytest.param("a\n{{ llmopt:spend_usd:increase1d }}", "line 2", id="not-a-placeholder"),
+    ],
+)
+def test_runbook_templates_refuse_what_does_not_exist(template: str, message: str) -> None:
+    with pytest.raises(runbooks.TemplateError, match=re.escape(message)):
+        runbooks.render_runbook(template, rules.load_config(CONFIG), "LLMOptTest.md")
 
 
 # --- A changed config leaves no stale name -------------------------------------------------------

@@ -48,7 +48,7 @@ def _recorded_names(config: RulesConfig) -> set[str]:
 
 
 def _resolve(name: str, window: str | None, config: RulesConfig) -> tuple[str, str]:
-    """(text, the series name it writes) for one placeholder; raises KeyError or ValueError."""
+    """(text, the series name it writes) for one placeholder; ValueError says what is wrong."""
     slis = rules.slis(config)
     sli = {
         "SLI_AVAILABILITY": slis.availability,
@@ -56,7 +56,7 @@ def _resolve(name: str, window: str | None, config: RulesConfig) -> tuple[str, s
         "SLI_QUALITY": slis.quality,
         "SLI_COST": slis.cost,
     }
-    declared = sli.get(name) or getattr(rec, name)
+    declared = sli.get(name) or getattr(rec, name, None)
     if isinstance(declared, Windowed):
         if window is None:
             return declared.pattern, ""
@@ -64,7 +64,7 @@ def _resolve(name: str, window: str | None, config: RulesConfig) -> tuple[str, s
     elif window is not None:
         raise ValueError(f"{name} takes no window")
     if not isinstance(declared, Recorded):
-        raise KeyError(name)
+        raise ValueError(f"{name} is neither a series of mixin.recorded nor an SLI ({', '.join(sli)})")
     return (declared.name if name in sli else declared.selector), declared.name
 
 
@@ -76,8 +76,8 @@ def render_runbook(template: str, config: RulesConfig, where: str = "a runbook")
         name, window = match.group(1), match.group(2)
         try:
             text, series = _resolve(name, window, config)
-        except (KeyError, AttributeError, ValueError) as err:
-            raise TemplateError(f"{where}: {match.group()}: not a series of mixin.recorded ({err})") from err
+        except ValueError as err:
+            raise TemplateError(f"{where}: {match.group()}: {err}") from err
         if series and series not in recorded:
             raise TemplateError(f"{where}: {match.group()}: no rule writes {series} with this config")
         return text
