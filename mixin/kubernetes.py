@@ -35,10 +35,10 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def prometheus_rule(rule_files: dict[str, str]) -> str:
-    """The PrometheusRule manifest holding every group of the rendered ``rule_files`` (path -> text)."""
+    """The PrometheusRule manifest holding every group of the rendered ``rule_files`` (name -> text)."""
     groups = []
     for name in RULE_FILE_ORDER:
-        groups += yaml.safe_load(rule_files[f"{rules.RULES_DIR}/{name}"])["groups"]
+        groups += yaml.safe_load(rule_files[name])["groups"]
     manifest = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",

@@ -1227,11 +1227,16 @@ def taxonomy_map(config: RulesConfig) -> dict[str, str]:
 
 
 def render(config: RulesConfig) -> dict[str, str]:
-    """Repository path -> content of each rule file (``alerts/recording.rules.yml``...)."""
+    """File name -> content of each rule file (``recording.rules.yml``...), for a directory of rules."""
     return {
-        f"{RULES_DIR}/{name}": render_rule_file(title, groups, config.runbook_url_base)
+        name: render_rule_file(title, groups, config.runbook_url_base)
         for name, (title, groups) in rule_groups(config).items()
     }
+
+
+def render_files(config: RulesConfig) -> dict[str, str]:
+    """Repository path -> content of the rule files of ``alerts/``."""
+    return {f"{RULES_DIR}/{name}": text for name, text in render(config).items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1251,9 +1256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     args.output.mkdir(parents=True, exist_ok=True)
-    for path, text in files.items():
-        (args.output / Path(path).name).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output / Path(path).name}")
+    for name, text in files.items():
+        (args.output / name).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output / name}")
     return 0
 
 

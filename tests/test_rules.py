@@ -108,7 +108,7 @@ def _changed_config(change: Mapping[str, Any]) -> dict[str, Any]:
 
 def _render_with(change: Mapping[str, Any]) -> dict[str, Any]:
     config = rules.RulesConfig.model_validate(_changed_config(change))
-    return {Path(path).name: yaml.safe_load(text) for path, text in rules.render(config).items()}
+    return {name: yaml.safe_load(text) for name, text in rules.render(config).items()}
 
 
 def _expr(documents: Mapping[str, Any], name: str, **labels: str) -> str:
@@ -254,8 +254,8 @@ def unit_test_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
     Returns file name -> None when it passed, or promtool's report when it failed.
     """
     workdir = tmp_path_factory.mktemp("promtool")
-    for path, text in rules.render(rules.load_config(UNIT_TEST_CONFIG)).items():
-        (workdir / Path(path).name).write_text(text, encoding="utf-8")
+    for name, text in rules.render(rules.load_config(UNIT_TEST_CONFIG)).items():
+        (workdir / name).write_text(text, encoding="utf-8")
     (workdir / "tests").mkdir()
     for path in UNIT_TESTS:
         shutil.copy(path, workdir / "tests" / path.name)
@@ -295,7 +295,7 @@ def test_every_alert_rule_has_a_firing_case_and_a_near_miss() -> None:
     ]
     quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
     rendered = rules.render(rules.load_config(UNIT_TEST_CONFIG))
-    for alert in _alerts({path: yaml.safe_load(text) for path, text in rendered.items()}):
+    for alert in _alerts({name: yaml.safe_load(text) for name, text in rendered.items()}):
         name, labels = alert["alert"], alert["labels"]
         fired = any(got_name == name and labels.items() <= got.items() for got_name, got in firing)
         assert fired, f"no firing case: {name} {labels}"

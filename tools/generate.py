@@ -45,7 +45,7 @@ class Renderer:
 
 
 RENDERERS: tuple[Renderer, ...] = (
-    Renderer("alerts/config.yml and mixin/rules.py", lambda inputs: rules.render(inputs.rules_config)),
+    Renderer("alerts/config.yml and mixin/rules.py", lambda inputs: rules.render_files(inputs.rules_config)),
     Renderer("alerts/config.yml and mixin/rules.py", lambda inputs: kubernetes.render(inputs.rules_config)),
     Renderer("mixin/dashboards.py", lambda inputs: dashboards.render(inputs.rules_config)),
     Renderer("app/metrics.py and mixin/taxonomy.py", lambda inputs: catalog.render(inputs.rules_config)),
