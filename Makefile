@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run test lint format docs bench soak clean
+.PHONY: help venv tools run test lint format generate bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,28 +37,11 @@ format: venv ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix app mixin tools client tests examples bench
 	$(VENV)/bin/ruff format app mixin tools client tests examples bench
 
-.PHONY: rules
-rules: venv ## Render the rules of alerts/ from alerts/config.yml, and their PrometheusRule
-	$(PY) -m mixin.rules
-	$(PY) -m mixin.kubernetes
-
-.PHONY: generate
-generate: venv ## Render every generated file: rules, dashboards, catalog, and what derives from the event contract
-	$(PY) -m mixin.rules
-	$(PY) -m mixin.kubernetes
-	$(PY) -m mixin.dashboards
-	$(PY) -m mixin.catalog > docs/metrics.md
-	$(PY) -m tools.contract
-
-.PHONY: dashboards
-dashboards: venv ## Render the Grafana dashboards of grafana/dashboards from mixin/dashboards.py
-	$(PY) -m mixin.dashboards
+generate: venv ## Write every generated file (rules, PrometheusRule, dashboards, catalog, runbooks, client events, event docs)
+	$(PY) -m tools.generate
 
 bench: venv ## Benchmarks against the real process and Pushgateway; rewrites docs/benchmarks.md (< 10 min)
 	$(PY) -m bench.run $(ARGS)
-
-docs: venv ## Regenerate docs/metrics.md from the metric declarations
-	$(PY) -m mixin.catalog > docs/metrics.md
 
 soak: venv ## Soak the real exporter on loopback for 3 minutes: zero 5xx, flat memory; writes docs/benchmarks.md
 	$(PY) bench/soak.py $(ARGS)

@@ -19,29 +19,37 @@ Five dashboards come out, linked to each other and tagged ``llm-optimizer``:
 Conventions every dashboard follows (a test checks them): the data source is the dashboard variable
 ``${datasource}`` (no ``${DS_...}`` import inputs, so file provisioning works); panels are only
 timeseries, stat, gauge, bargauge and table, each with a description and a unit; queries name only
-metrics of :mod:`app.metrics` and recording rules of ``alerts/`` and aggregate the replica labels
-away; raw rates use ``$__rate_interval``; firing alerts and deployments are annotations. Thresholds
-come from ``alerts/config.yml``, the file that sets the alerts and SLOs.
+metrics of :mod:`app.metrics` and the recorded series of :mod:`mixin.recorded` (never a rule name
+typed here) and aggregate the replica labels away; raw rates use ``$__rate_interval``; firing alerts
+and deployments are annotations. Thresholds and SLO windows come from ``alerts/config.yml``, the
+file that sets the alerts and SLOs.
 
-Run ``python -m mixin.dashboards`` (``make dashboards``) after a change and commit the JSON; a test
-fails while the committed files differ from a fresh render.
+Why small builders of our own rather than grafana-foundation-sdk, Grafana's typed Python builders:
+we tried it against these dashboards. Its PyPI releases put a timestamp epoch before the Grafana
+version (``1769699379!11.6.0``), so a plain install or upgrade picks the highest epoch, the Grafana
+10.1 types, and every upgrade needs a hand-picked pin; it is marked alpha. Its panels come out with
+defaults of their own (``repeatDirection``, ``transparent``, schemaVersion 41, empty
+``reduceOptions.calcs``, targets with an empty or no ``refId``), so every panel would have to
+restate what these builders say once, and all five files would change without a visible difference
+in Grafana. What its types would catch (a misspelled option, a wrong value) the tests already catch
+by type-checking the rendered JSON against Grafana's own schema (``@grafana/schema``), and the point
+the SDK's examples make, dashboards that refer to rule objects, holds here without it.
+
+``make generate`` (``python -m tools.generate``) writes the JSON; commit it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TypedDict, Union, Unpack
 
+from mixin import recorded as rec
 from mixin import rules
 from mixin.rules import RulesConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUTPUT = ROOT / "grafana" / "dashboards"
+DASHBOARDS_DIR = "grafana/dashboards"
 TAG = "llm-optimizer"
 SCHEMA_VERSION = 39
 GRID_COLUMNS = 24
@@ -55,6 +63,18 @@ PanelType = Literal["timeseries", "stat", "gauge", "bargauge", "table"]
 DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
 
 GREEN, YELLOW, ORANGE, RED, BLUE = "green", "yellow", "orange", "red", "blue"
+
+# Grafana's interval variables, and a duration each stands for when a panel query is read as PromQL.
+INTERVAL_VARIABLES = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"}
+
+
+def as_promql(expr: str, intervals: Mapping[str, str] = INTERVAL_VARIABLES) -> str:
+    """A panel query as the PromQL parser reads it: Grafana's interval variables (``$__range``,
+    ``${__rate_interval}``) replaced by durations. The dashboard variables (``$model``) sit in label
+    values, which are strings to PromQL, and stay."""
+    for name, duration in intervals.items():
+        expr = expr.replace(f"${{{name}}}", duration).replace(f"${name}", duration)
+    return expr
 
 
 @dataclass(frozen=True)
@@ -254,7 +274,7 @@ def system_health(config: RulesConfig) -> Board:
             "LLM calls per second over 5 minutes, all replicas together. The percentage is the change "
             "since the start of the time range.",
             "reqps",
-            q("llmopt:llm_requests:rate5m", "calls/s"),
+            q(rec.LLM_REQUESTS_RATE5M.selector, "calls/s"),
             options=percent_change(),
         ),
         stat(
@@ -263,7 +283,7 @@ def system_health(config: RulesConfig) -> Board:
             f"{rules.percent(1 - error_alert)} (the HighErrorRate alert), green from the availability "
             f"objective ({rules.percent(slos.availability.objective)}).",
             "percentunit",
-            q("llmopt:llm_requests_success:ratio_rate5m", "success"),
+            q(rec.LLM_REQUESTS_SUCCESS_RATIO5M.selector, "success"),
             options=percent_change(),
             defaults={
                 "decimals": 2,
@@ -279,7 +299,7 @@ def system_health(config: RulesConfig) -> Board:
             f"({rules.num(latency_slo)} s), red from the HighLatency threshold "
             f"({rules.num(latency_alert)} s).",
             "s",
-            q("llmopt:llm_request_duration_seconds:mean5m", "mean"),
+            q(rec.LATENCY_MEAN5M.selector, "mean"),
             options=percent_change("inverted"),
             defaults={"thresholds": latency_colours},
         ),
@@ -288,7 +308,7 @@ def system_health(config: RulesConfig) -> Board:
             "95th percentile of LLM call latency over 5 minutes, interpolated within histogram buckets; "
             f"the HighLatency alert fires above {rules.num(latency_alert)} s.",
             "s",
-            q('llmopt:llm_request_duration_seconds:quantile_rate5m{quantile="0.95"}', "p95"),
+            q(rec.LATENCY_QUANTILE5M.where(quantile="0.95").selector, "p95"),
             options=percent_change("inverted"),
             defaults={"thresholds": latency_colours},
         ),
@@ -297,7 +317,7 @@ def system_health(config: RulesConfig) -> Board:
             f"Share of LLM calls that succeeded over the availability SLO window "
             f"({slos.availability.window}); the objective is {rules.percent(slos.availability.objective)}.",
             "percentunit",
-            q("llmopt:slo_availability:ratio_rate30d", "availability"),
+            q(rules.slis(config).availability.name, "availability"),
             defaults={
                 "decimals": 3,
                 "thresholds": thresholds(RED, (slos.availability.objective, GREEN)),
@@ -310,7 +330,7 @@ def system_health(config: RulesConfig) -> Board:
             f"{rules.percent(alerts.error_budget_low.remaining_below)} the optimizer should halt "
             "(see SLOs & error budgets).",
             "percentunit",
-            q('llmopt:slo_error_budget_remaining:ratio{slo="availability"}', "availability"),
+            q(rec.SLO_BUDGET_REMAINING.where(slo="availability").selector, "availability"),
             defaults={
                 "decimals": 1,
                 "thresholds": thresholds(
@@ -326,9 +346,9 @@ def system_health(config: RulesConfig) -> Board:
             f"(all models). Lines: the latency SLO threshold ({rules.num(latency_slo)} s) and the "
             f"HighLatency alert ({rules.num(latency_alert)} s).",
             "s",
-            q('llmopt:llm_request_duration_seconds:quantile_rate5m{quantile="0.5"}', "p50"),
-            q('llmopt:llm_request_duration_seconds:quantile_rate5m{quantile="0.95"}', "p95"),
-            q('llmopt:llm_request_duration_seconds:quantile_rate5m{quantile="0.99"}', "p99"),
+            q(rec.LATENCY_QUANTILE5M.where(quantile="0.5").selector, "p50"),
+            q(rec.LATENCY_QUANTILE5M.where(quantile="0.95").selector, "p95"),
+            q(rec.LATENCY_QUANTILE5M.where(quantile="0.99").selector, "p99"),
             width=16,
             height=9,
             defaults={"thresholds": thresholds("transparent", (latency_slo, YELLOW), (latency_alert, RED))},
@@ -353,8 +373,8 @@ def system_health(config: RulesConfig) -> Board:
             "Request rate, now and a day ago",
             "LLM calls per second over 5 minutes, with the same curve 24 hours earlier for comparison.",
             "reqps",
-            q("llmopt:llm_requests:rate5m", "now"),
-            q("llmopt:llm_requests:rate5m offset 1d", "a day ago"),
+            q(rec.LLM_REQUESTS_RATE5M.selector, "now"),
+            q(f"{rec.LLM_REQUESTS_RATE5M.selector} offset 1d", "a day ago"),
             width=8,
             overrides=(override("a day ago", custom__lineStyle={"fill": "dash", "dash": [10, 10]}),),
         ),
@@ -362,7 +382,7 @@ def system_health(config: RulesConfig) -> Board:
             "Errors per second by type",
             "Failed LLM calls per second over 5 minutes, stacked by error type.",
             "reqps",
-            q("error_type:llmopt_llm_request_errors:rate5m", "{{error_type}}"),
+            q(rec.ERRORS_BY_TYPE_RATE5M.selector, "{{error_type}}"),
             width=8,
             custom=STACKED,
         ),
@@ -371,7 +391,7 @@ def system_health(config: RulesConfig) -> Board:
             "Share of LLM calls that failed over 5 minutes. The HighErrorRate alert fires above "
             f"{rules.percent(error_alert)} for {alerts.high_error_rate.for_}.",
             "percentunit",
-            q("llmopt:llm_request_errors:ratio_rate5m", "errors"),
+            q(rec.LLM_REQUEST_ERRORS_RATIO5M.selector, "errors"),
             width=8,
             defaults={"min": 0, "thresholds": thresholds("transparent", (error_alert, RED))},
             custom={"thresholdsStyle": {"mode": "line"}},
@@ -429,7 +449,7 @@ def system_health(config: RulesConfig) -> Board:
             "Incidents (30d)",
             "Incidents opened in the last 30 days.",
             "none",
-            q("llmopt:incidents:increase30d", "incidents"),
+            q(rec.INCIDENTS30D.selector, "incidents"),
             width=4,
             height=6,
             defaults={"decimals": 0, "thresholds": thresholds(GREEN, (1, YELLOW))},
@@ -512,7 +532,7 @@ def optimization(config: RulesConfig) -> Board:
             "Win rate (30d)",
             "Share of the experiments completed in the last 30 days that found a winner.",
             "percentunit",
-            q("llmopt:experiments_won:ratio_increase30d", "won"),
+            q(rec.EXPERIMENTS_WON_RATIO30D.selector, "won"),
             defaults={"color": {"mode": "fixed", "fixedColor": BLUE}},
         ),
         stat(
@@ -520,7 +540,7 @@ def optimization(config: RulesConfig) -> Board:
             "Average improvement of the winning variant over control, for experiments won in the last "
             "30 days.",
             "percentunit",
-            q("llmopt:experiment_winner_improvement_ratio:mean30d", "improvement"),
+            q(rec.WINNER_IMPROVEMENT_MEAN30D.selector, "improvement"),
             defaults={"decimals": 1, "color": {"mode": "fixed", "fixedColor": BLUE}},
         ),
         stat(
@@ -528,7 +548,7 @@ def optimization(config: RulesConfig) -> Board:
             "US dollars LLM calls cost less in the last 24 hours than the same calls would have on the "
             "baseline configuration.",
             "currencyUSD",
-            q("llmopt:llm_cost_savings_usd:increase1d", "saved"),
+            q(rec.SAVINGS1D.selector, "saved"),
             defaults={"thresholds": thresholds(RED, (0, GREEN))},
         ),
         stat(
@@ -536,7 +556,7 @@ def optimization(config: RulesConfig) -> Board:
             "Savings of the last 24 hours as a share of what the baseline configuration would have cost "
             "(0.23 = 23 % cheaper).",
             "percentunit",
-            q("llmopt:llm_cost_savings:ratio_increase1d", "saved"),
+            q(rec.SAVINGS_RATIO1D.selector, "saved"),
             defaults={"decimals": 1, "thresholds": thresholds(RED, (0, GREEN))},
         ),
         stat(
@@ -544,7 +564,7 @@ def optimization(config: RulesConfig) -> Board:
             "The halt signal the optimizer checks before experimenting: HALT when an SLO has less than "
             f"{rules.percent(config.alerts.error_budget_low.remaining_below)} of its error budget left.",
             "none",
-            q("llmopt:optimization_halt:bool", "halt"),
+            q(rec.OPTIMIZATION_HALT.selector, "halt"),
             defaults={"mappings": value_text(("0", "running", GREEN), ("1", "HALT", RED))},
             options={"colorMode": "background", "graphMode": "none"},
         ),
@@ -590,7 +610,7 @@ def optimization(config: RulesConfig) -> Board:
                 ),
                 "{{arm}}",
             ),
-            q(f"bandit:llmopt_bandit_pulls_explore:ratio_rate1h{{{bandit}}}", "exploring (1h)"),
+            q(rec.BANDIT_EXPLORE_RATIO1H.select(bandit), "exploring (1h)"),
             width=9,
             custom=STACKED,
             defaults={"min": 0, "max": 1},
@@ -610,9 +630,9 @@ def optimization(config: RulesConfig) -> Board:
             "(normal approximation); arms whose intervals do not overlap differ for real.",
             "none",
             # One label (arm) on every query, so the merge puts an arm's three values on one row.
-            table(f"max by (arm) (bandit_arm:llmopt_bandit_reward:mean1d{{{bandit}}})"),
-            table(f'max by (arm) (bandit_arm:llmopt_bandit_reward:ci95_1d{{{bandit}, bound="lower"}})'),
-            table(f'max by (arm) (bandit_arm:llmopt_bandit_reward:ci95_1d{{{bandit}, bound="upper"}})'),
+            table(f"max by (arm) ({rec.ARM_REWARD_MEAN1D.select(bandit)})"),
+            table(f"max by (arm) ({rec.ARM_REWARD_CI95_1D.where(bound='lower').select(bandit)})"),
+            table(f"max by (arm) ({rec.ARM_REWARD_CI95_1D.where(bound='upper').select(bandit)})"),
             width=9,
             options={
                 "showHeader": True,
@@ -673,8 +693,8 @@ def optimization(config: RulesConfig) -> Board:
             "US dollars saved over the last 24 hours against the baseline configuration, and the same as "
             "a share of the baseline cost (right axis).",
             "currencyUSD",
-            q("llmopt:llm_cost_savings_usd:increase1d", "saved ($)"),
-            q("llmopt:llm_cost_savings:ratio_increase1d", "saved (%)"),
+            q(rec.SAVINGS1D.selector, "saved ($)"),
+            q(rec.SAVINGS_RATIO1D.selector, "saved (%)"),
             width=10,
             overrides=(override("saved (%)", unit="percentunit", custom__axisPlacement="right"),),
         ),
@@ -683,7 +703,7 @@ def optimization(config: RulesConfig) -> Board:
             "Spend of the last 24 hours relative to the 24 hours before (all categories). Within "
             f"±{rules.percent(stable)} the cost trend counts as stable; green when falling, red when rising.",
             "percentunit",
-            q("llmopt:spend_usd:change_ratio_1d", "change"),
+            q(rec.SPEND_CHANGE1D.selector, "change"),
             width=4,
             height=8,
             defaults={"decimals": 1, "thresholds": thresholds(GREEN, (-stable, YELLOW), (stable, RED))},
@@ -781,7 +801,7 @@ def optimization(config: RulesConfig) -> Board:
             "Parameter updates (1h)",
             "Parameter updates the optimizer applied in the last hour.",
             "short",
-            q("llmopt:parameter_updates:increase1h", "updates"),
+            q(rec.PARAMETER_UPDATES1H.selector, "updates"),
             height=6,
             defaults={"decimals": 0, "color": {"mode": "fixed", "fixedColor": BLUE}},
         ),
@@ -824,7 +844,7 @@ def optimization(config: RulesConfig) -> Board:
 
 
 def slos(config: RulesConfig) -> Board:
-    s, alerts = config.slos, config.alerts
+    s, alerts, sli = config.slos, config.alerts, rules.slis(config)
     low = alerts.error_budget_low.remaining_below
     factors = sorted({w.factor for w in alerts.error_budget_burn})
     burn_lines = thresholds("transparent", *((factor, ORANGE if factor < 6 else RED) for factor in factors))
@@ -834,7 +854,7 @@ def slos(config: RulesConfig) -> Board:
             f"Share of LLM calls that succeeded over {s.availability.window}; the objective is "
             f"{rules.percent(s.availability.objective)}.",
             "percentunit",
-            q("llmopt:slo_availability:ratio_rate30d", "availability"),
+            q(sli.availability.name, "availability"),
             width=6,
             defaults={"decimals": 3, "thresholds": thresholds(RED, (s.availability.objective, GREEN))},
         ),
@@ -843,7 +863,7 @@ def slos(config: RulesConfig) -> Board:
             f"Share of LLM calls answered within {rules.num(s.latency.threshold_seconds)} s over "
             f"{s.latency.window}; the objective is {rules.percent(s.latency.objective)}.",
             "percentunit",
-            q("llmopt:slo_latency:ratio_rate1d", "latency"),
+            q(sli.latency.name, "latency"),
             width=6,
             defaults={"decimals": 2, "thresholds": thresholds(RED, (s.latency.objective, GREEN))},
         ),
@@ -852,7 +872,7 @@ def slos(config: RulesConfig) -> Board:
             f"Average quality score (0-100) of LLM responses over {s.quality.window}; the objective is "
             f"at least {rules.num(s.quality.min_average_score)}.",
             "none",
-            q("llmopt:slo_quality:mean7d", "quality"),
+            q(sli.quality.name, "quality"),
             width=6,
             defaults={"decimals": 1, "thresholds": thresholds(RED, (s.quality.min_average_score, GREEN))},
         ),
@@ -861,7 +881,7 @@ def slos(config: RulesConfig) -> Board:
             f"US dollars of LLM calls per successful call over {s.cost.window}; the objective is at most "
             f"{rules.usd(s.cost.max_usd_per_successful_request)}.",
             "currencyUSD",
-            q("llmopt:slo_cost_usd_per_successful_request:ratio_rate1d", "cost"),
+            q(sli.cost.name, "cost"),
             width=6,
             defaults={
                 "decimals": 4,
@@ -876,7 +896,7 @@ def slos(config: RulesConfig) -> Board:
             f"overspent (shown empty). Under {rules.percent(low)} the ErrorBudgetLow alert fires and the "
             "optimizer should halt.",
             "percentunit",
-            now("llmopt:slo_error_budget_remaining:ratio", "{{slo}}"),
+            now(rec.SLO_BUDGET_REMAINING.selector, "{{slo}}"),
             width=10,
             height=6,
             options={"displayMode": "gradient", "orientation": "horizontal"},
@@ -889,10 +909,10 @@ def slos(config: RulesConfig) -> Board:
         ),
         stat(
             "Optimization halt signal",
-            "llmopt:optimization_halt:bool, which the optimizer checks before experimenting: HALT when an "
+            f"{rec.OPTIMIZATION_HALT.name}, which the optimizer checks before experimenting: HALT when an "
             f"SLO has less than {rules.percent(low)} of its error budget left.",
             "none",
-            q("llmopt:optimization_halt:bool", "halt"),
+            q(rec.OPTIMIZATION_HALT.selector, "halt"),
             width=6,
             height=6,
             defaults={"mappings": value_text(("0", "running", GREEN), ("1", "HALT", RED))},
@@ -903,7 +923,7 @@ def slos(config: RulesConfig) -> Board:
             "The objective of each SLO with an error budget (alerts/config.yml); the budget is 1 minus "
             "the objective.",
             "percentunit",
-            now("llmopt:slo_objective:ratio", "{{slo}}"),
+            now(rec.SLO_OBJECTIVE.selector, "{{slo}}"),
             width=8,
             height=6,
             defaults={"decimals": 2, "color": {"mode": "fixed", "fixedColor": BLUE}},
@@ -918,7 +938,7 @@ def slos(config: RulesConfig) -> Board:
             f"both exceed a line: {', '.join(rules.num(f) for f in factors)}.",
             "none",
             *(
-                q(f'llmopt:slo_burn_rate:ratio_rate{window}{{slo="{slo.name}"}}', window)
+                q(rec.SLO_BURN_RATE.over(window).where(slo=slo.name).selector, window)
                 for window in _burn_windows(config)
             ),
             defaults={"decimals": 1, "min": 0, "thresholds": burn_lines},
@@ -932,7 +952,7 @@ def slos(config: RulesConfig) -> Board:
             "Share of each error budget left; the line is the ErrorBudgetLow threshold "
             f"({rules.percent(low)}).",
             "percentunit",
-            q("llmopt:slo_error_budget_remaining:ratio", "{{slo}}"),
+            q(rec.SLO_BUDGET_REMAINING.selector, "{{slo}}"),
             defaults={"thresholds": thresholds("transparent", (low, RED))},
             custom={"thresholdsStyle": {"mode": "line"}},
         ),
@@ -1052,7 +1072,7 @@ def models(config: RulesConfig) -> Board:
                 ),
                 "{{model}}",
             ),
-            q("llmopt:llm_cached_tokens:ratio_rate1h", "all models (1h)"),
+            q(rec.CACHED_TOKENS_RATIO1H.selector, "all models (1h)"),
             width=8,
             defaults={"min": 0, "max": 1},
         ),
@@ -1064,7 +1084,7 @@ def models(config: RulesConfig) -> Board:
             f"({rules.num(s.quality.min_average_score)}) and the QualityDegradation alert "
             f"({rules.num(alerts.quality_degradation.score_below)}).",
             "none",
-            q(f"model:llmopt_llm_quality_score:mean1h{{{model}}}", "{{model}}"),
+            q(rec.MODEL_QUALITY_MEAN1H.select(model), "{{model}}"),
             defaults={"decimals": 1, "thresholds": quality_lines},
             custom={"thresholdsStyle": {"mode": "line"}},
         ),
@@ -1074,7 +1094,7 @@ def models(config: RulesConfig) -> Board:
             "completeness) over the last hour.",
             "none",
             now(
-                f"model_dimension:llmopt_llm_quality_dimension_score:mean1h{{{model}}}",
+                rec.MODEL_DIMENSION_QUALITY_MEAN1H.select(model),
                 "{{model}} {{dimension}}",
             ),
             width=12,
@@ -1168,7 +1188,7 @@ def models(config: RulesConfig) -> Board:
             "Mean latency per model (1h)",
             "Mean LLM call latency by model over the last hour.",
             "s",
-            now(f"model:llmopt_llm_request_duration_seconds:mean1h{{{model}}}", "{{model}}"),
+            now(rec.MODEL_LATENCY_MEAN1H.select(model), "{{model}}"),
             width=6,
             height=6,
             options={"displayMode": "basic", "orientation": "horizontal"},
@@ -1182,7 +1202,7 @@ def models(config: RulesConfig) -> Board:
             "Tokens per call (1h)",
             "Average tokens (input + output) per LLM call that reported tokens, all models, last hour.",
             "short",
-            q("llmopt:llm_request_tokens:mean1h", "tokens/call"),
+            q(rec.TOKENS_PER_REQUEST_MEAN1H.selector, "tokens/call"),
             width=6,
             height=6,
             defaults={"decimals": 0, "color": {"mode": "fixed", "fixedColor": BLUE}},
@@ -1191,7 +1211,7 @@ def models(config: RulesConfig) -> Board:
             "Cost per call (1h)",
             "Average US dollars per LLM call, all models, last hour.",
             "currencyUSD",
-            q("llmopt:llm_cost_usd_per_request:ratio_rate1h", "$/call"),
+            q(rec.COST_PER_REQUEST1H.selector, "$/call"),
             width=6,
             height=6,
             defaults={"decimals": 5, "color": {"mode": "fixed", "fixedColor": BLUE}},
@@ -1223,21 +1243,21 @@ def business(config: RulesConfig) -> Board:
             "Everything spent in the last 24 hours (tokens, compute, infrastructure); red from the daily "
             f"budget ({rules.usd(daily_budget)}, the BudgetExceeded alert).",
             "currencyUSD",
-            q("llmopt:spend_usd:increase1d", "spend"),
+            q(rec.SPEND1D.selector, "spend"),
             defaults={"thresholds": thresholds(GREEN, (0.8 * daily_budget, YELLOW), (daily_budget, RED))},
         ),
         gauge(
             "Daily budget used",
             f"Spend of the last 24 hours over the daily budget ({rules.usd(daily_budget)}); 100 % = spent.",
             "percentunit",
-            q("llmopt:budget_utilization:ratio_increase1d", "used"),
+            q(rec.BUDGET_UTILIZATION1D.selector, "used"),
             defaults={"min": 0, "max": 1.2, "thresholds": thresholds(GREEN, (0.8, YELLOW), (1, RED))},
         ),
         stat(
             "Saved vs. baseline (24h)",
             "US dollars the LLM calls of the last 24 hours cost less than on the baseline configuration.",
             "currencyUSD",
-            q("llmopt:llm_cost_savings_usd:increase1d", "saved"),
+            q(rec.SAVINGS1D.selector, "saved"),
             defaults={"thresholds": thresholds(RED, (0, GREEN))},
         ),
         stat(
@@ -1245,7 +1265,7 @@ def business(config: RulesConfig) -> Board:
             "Value derived per dollar the optimization itself cost, over 30 days (3 = three dollars of "
             "value per dollar).",
             "none",
-            q("llmopt:roi_multiple:ratio_increase30d", "ROI"),
+            q(rec.ROI_MULTIPLE30D.selector, "ROI"),
             defaults={"decimals": 1, "thresholds": thresholds(RED, (1, GREEN))},
         ),
         stat(
@@ -1253,7 +1273,7 @@ def business(config: RulesConfig) -> Board:
             "Time the value derived takes to repay 30 days of optimization cost, at the value rate of "
             "those 30 days.",
             "s",
-            q("llmopt:roi_payback_period_seconds:ratio_rate30d", "payback"),
+            q(rec.ROI_PAYBACK30D.selector, "payback"),
             defaults={"color": {"mode": "fixed", "fixedColor": BLUE}},
         ),
         stat(
@@ -1261,7 +1281,7 @@ def business(config: RulesConfig) -> Board:
             "Average quality score of the last hour relative to the quality before optimization "
             "(0.05 = 5 % better).",
             "percentunit",
-            q("llmopt:llm_quality_improvement:ratio_mean1h", "quality"),
+            q(rec.QUALITY_IMPROVEMENT1H.selector, "quality"),
             defaults={"decimals": 1, "thresholds": thresholds(RED, (0, GREEN))},
         ),
     )
@@ -1270,7 +1290,7 @@ def business(config: RulesConfig) -> Board:
             "Spend by category (24h)",
             "What the last 24 hours cost by category: tokens (LLM calls), compute and infrastructure.",
             "currencyUSD",
-            now("category:llmopt_spend_usd:increase1d", "{{category}}"),
+            now(rec.SPEND_BY_CATEGORY1D.selector, "{{category}}"),
             options={"displayMode": "basic", "orientation": "horizontal"},
             defaults={"color": {"mode": "palette-classic"}},
         ),
@@ -1289,7 +1309,7 @@ def business(config: RulesConfig) -> Board:
             "Net Promoter Score of the last 7 days, -100 to 100: % promoters (9-10) minus % detractors "
             "(0-6).",
             "none",
-            q("llmopt:feedback_nps:score_increase7d", "NPS"),
+            q(rec.NPS7D.selector, "NPS"),
             width=6,
             defaults={
                 "decimals": 0,
@@ -1302,7 +1322,7 @@ def business(config: RulesConfig) -> Board:
             "CSAT (7d)",
             "Share of satisfaction answers of 4 or 5 on the 1-5 scale, last 7 days.",
             "percentunit",
-            q("llmopt:feedback_csat:ratio_increase7d", "CSAT"),
+            q(rec.CSAT7D.selector, "CSAT"),
             width=6,
             defaults={"decimals": 1, "thresholds": thresholds(RED, (0.7, YELLOW), (0.85, GREEN))},
         ),
@@ -1310,7 +1330,7 @@ def business(config: RulesConfig) -> Board:
             "Thumbs up (24h)",
             "Share of the thumbs given in the last 24 hours that were up.",
             "percentunit",
-            q("llmopt:feedback_thumbs_up:ratio_increase1d", "up"),
+            q(rec.THUMBS_UP_RATIO1D.selector, "up"),
             width=6,
             defaults={"decimals": 1, "thresholds": thresholds(RED, (0.6, YELLOW), (0.8, GREEN))},
         ),
@@ -1318,7 +1338,7 @@ def business(config: RulesConfig) -> Board:
             "Thumbs down (24h)",
             "Share of the thumbs given in the last 24 hours that were down.",
             "percentunit",
-            q("llmopt:feedback_thumbs_down:ratio_increase1d", "down"),
+            q(rec.THUMBS_DOWN_RATIO1D.selector, "down"),
             width=6,
             defaults={"decimals": 1, "thresholds": thresholds(GREEN, (0.2, YELLOW), (0.4, RED))},
         ),
@@ -1385,7 +1405,7 @@ def business(config: RulesConfig) -> Board:
             "US dollars of LLM calls per successful call over the last hour (failed calls cost too); the "
             f"cost SLO allows {rules.usd(config.slos.cost.max_usd_per_successful_request)}.",
             "currencyUSD",
-            q("llmopt:llm_cost_usd_per_successful_request:ratio_rate1h", "$/success"),
+            q(rec.COST_PER_SUCCESS1H.selector, "$/success"),
             width=8,
             defaults={
                 "decimals": 4,
@@ -1631,35 +1651,20 @@ def render_board(board: Board, every: Sequence[Board]) -> Json:
 
 
 def render(config: RulesConfig) -> dict[str, str]:
-    """File name -> JSON text of every dashboard."""
+    """Repository path -> JSON text of every dashboard, and the README of their directory (JSON has
+    no comments to say the files are generated)."""
     every = boards(config)
-    return {
-        f"{board.uid}.json": json.dumps(render_board(board, every), indent=2, ensure_ascii=False) + "\n"
+    files = {
+        f"{DASHBOARDS_DIR}/{board.uid}.json": json.dumps(
+            render_board(board, every), indent=2, ensure_ascii=False
+        )
+        + "\n"
         for board in every
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mixin.dashboards", description="Render the Grafana dashboards of grafana/dashboards."
+    files[f"{DASHBOARDS_DIR}/README.md"] = (
+        "# Dashboards\n\n"
+        "Grafana loads every JSON file of this directory (`grafana/provisioning/dashboards/llmopt.yml`).\n"
+        "They are rendered from `mixin/dashboards.py` with the thresholds of `alerts/config.yml`: edit\n"
+        "those and run `make generate`; changes made here or in Grafana's UI are lost.\n"
     )
-    parser.add_argument(
-        "--config", type=Path, default=rules.DEFAULT_CONFIG, help="rules config (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT, help="directory to write (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if any file is out of date"
-    )
-    args = parser.parse_args(argv)
-    try:
-        files = render(rules.load_config(args.config))
-    except rules.ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return rules.sync_files(files, args.output, is_check=args.check, make_target="dashboards")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return files

@@ -1,25 +1,22 @@
-"""Renders the Prometheus rule files from ``alerts/config.yml``.
-
-Three rule files come out, plus a map for the metrics catalog:
+"""The Prometheus rule files of ``alerts/``, rendered from ``alerts/config.yml``:
 
 ``recording.rules.yml``
     one recording rule per derived value of the metrics taxonomy (rates, ratios, quantiles, means,
     savings, NPS, bandit arm intervals...);
 ``slo.rules.yml``
     the SLIs over their windows, error ratios and burn rates per alerting window, the normalised
-    error budget remaining and ``llmopt:optimization_halt:bool``;
+    error budget remaining and the optimization halt signal;
 ``alerting.rules.yml``
-    the seed's alerts, the absence alerts, the Watchdog and the SLO alerts;
-``taxonomy_rules.yml``
-    taxonomy ID -> the recording rule that serves it.
+    the seed's alerts, the absence alerts, the Watchdog and the SLO alerts.
 
-Rule names follow ``level:metric:operation``: the level is ``llmopt`` for values of the whole
-optimizer, or the labels kept (``model``, ``error_type``, ``bandit_arm``...) followed by the full
-metric name. Every aggregation sums the replica labels away and sums numerators and denominators
-before dividing, so several exporter replicas give the same answer as one. Every metric a rule names
-comes from :mod:`app.metrics`.
+The series every recording rule writes are declared in :mod:`mixin.recorded`, with their names;
+the rules here say how each is computed, and refer to each other through those declarations, as
+the alerts, dashboards, runbooks and catalog do. Every aggregation sums the replica labels away and
+sums numerators and denominators before dividing, so several exporter replicas give the same
+answer as one. Every metric a rule names comes from :mod:`app.metrics`. The rules also say which
+taxonomy IDs they serve (:func:`taxonomy_map`), for the metrics catalog.
 
-Run ``python -m mixin.rules`` (``make rules``) after editing the config and commit the output.
+``make generate`` (``python -m tools.generate``) writes the files; commit them.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,18 +35,17 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from app import metrics as m
 from app.metrics import MetricSpec
+from mixin import recorded as rec
+from mixin.recorded import Recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "alerts" / "config.yml"
-DEFAULT_OUTPUT = ROOT / "alerts"
+RULES_DIR = "alerts"
 
 RECORDING_FILE = "recording.rules.yml"
 SLO_FILE = "slo.rules.yml"
 ALERTING_FILE = "alerting.rules.yml"
-TAXONOMY_MAP_FILE = "taxonomy_rules.yml"
 
-HALT_RULE = "llmopt:optimization_halt:bool"
-BUDGET_REMAINING_RULE = "llmopt:slo_error_budget_remaining:ratio"
 LATENCY_QUANTILES = ("0.5", "0.75", "0.9", "0.95", "0.99", "0.999", "1")
 # Rule groups with windows of a day or more run every 3 minutes: cheap, and still under the
 # 5-minute lookback, so queries of their results never fall into a gap.
@@ -207,13 +204,22 @@ def load_config(path: Path) -> RulesConfig:
 
 
 @dataclass(frozen=True)
-class Recording:
-    """A recording rule; ``serves`` lists the taxonomy IDs it answers, each with a label selector."""
+class Serve:
+    """A taxonomy ID a recording rule answers: see :func:`serve`."""
 
-    record: str
+    taxonomy_id: str
+    matcher: str
+    is_family: bool
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording rule: the series it writes (declared in :mod:`mixin.recorded`, with the labels the
+    rule sets) and how it is computed. ``serves`` lists the taxonomy IDs it answers."""
+
+    series: Recorded
     expr: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    serves: tuple[tuple[str, str], ...] = ()
+    serves: tuple[Serve, ...] = ()
     comment: str = ""
 
 
@@ -238,9 +244,10 @@ class Group:
     interval: str | None = None
 
 
-def serve(taxonomy_id: str, selector: str = "") -> tuple[str, str]:
-    """A taxonomy ID a recording rule answers, with the label selector that picks its series."""
-    return (taxonomy_id, selector)
+def serve(taxonomy_id: str, matcher: str = "", *, is_family: bool = False) -> Serve:
+    """A taxonomy ID a recording rule answers; ``matcher`` picks its series (``category="token"``).
+    ``is_family``: every rule that writes the name answers it together (both bounds of an interval)."""
+    return Serve(taxonomy_id, matcher, is_family)
 
 
 def seconds(duration: str) -> int:
@@ -353,8 +360,8 @@ def _or_zero(expr: str, like: str) -> str:
 
 
 def _requests_group(q: Promql) -> Group:
-    req, err = "llmopt:llm_requests:rate5m", "llmopt:llm_request_errors:rate5m"
-    buckets = "llmopt:llm_request_duration_seconds_bucket:rate5m"
+    req, err = rec.LLM_REQUESTS_RATE5M.selector, rec.LLM_REQUEST_ERRORS_RATE5M.selector
+    buckets = rec.LATENCY_BUCKETS_RATE5M.selector
     quantile_ids = {
         "0.5": "median",
         "0.75": "p75",
@@ -366,10 +373,9 @@ def _requests_group(q: Promql) -> Group:
     }
     quantiles = tuple(
         Recording(
-            "llmopt:llm_request_duration_seconds:quantile_rate5m",
+            rec.LATENCY_QUANTILE5M.where(quantile=quantile),
             f"histogram_quantile({quantile}, {buckets})",
-            labels={"quantile": quantile},
-            serves=(serve(f"SystemMetrics.latency.{quantile_ids[quantile]}", f'quantile="{quantile}"'),),
+            serves=(serve(f"SystemMetrics.latency.{quantile_ids[quantile]}"),),
             comment=(
                 "Upper bound of the slowest non-empty bucket, not an exact maximum."
                 if quantile == "1"
@@ -382,43 +388,43 @@ def _requests_group(q: Promql) -> Group:
         "llmopt.requests",
         (
             Recording(
-                req,
+                rec.LLM_REQUESTS_RATE5M,
                 q.rate(m.LLM_REQUESTS, "5m"),
                 serves=(serve("SystemMetrics.requests.rate"),),
                 comment="LLM calls per second.",
             ),
             Recording(
-                err,
+                rec.LLM_REQUEST_ERRORS_RATE5M,
                 _or_zero(q.rate(m.LLM_REQUEST_ERRORS, "5m"), req),
                 serves=(serve("SystemMetrics.errors.rate"),),
                 comment="Failed LLM calls per second; 0, not empty, before the first failure.",
             ),
             Recording(
-                "llmopt:llm_request_errors:ratio_rate5m",
+                rec.LLM_REQUEST_ERRORS_RATIO5M,
                 f"{err}\n/\n{req}",
                 serves=(serve("SystemMetrics.errors.errorRate"),),
                 comment="Share of LLM calls that failed.",
             ),
             Recording(
-                "llmopt:llm_requests_success:ratio_rate5m",
+                rec.LLM_REQUESTS_SUCCESS_RATIO5M,
                 f"1 - {err} / {req}",
                 serves=(serve("SystemMetrics.requests.successRate"),),
                 comment="Share of LLM calls that succeeded.",
             ),
             Recording(
-                "error_type:llmopt_llm_request_errors:rate5m",
+                rec.ERRORS_BY_TYPE_RATE5M,
                 q.rate(m.LLM_REQUEST_ERRORS, "5m", keep=("error_type",)),
                 serves=(serve("SystemMetrics.errors.byType"),),
                 comment="Failed LLM calls per second by type.",
             ),
             Recording(
-                buckets,
+                rec.LATENCY_BUCKETS_RATE5M,
                 q.rate(m.LLM_REQUEST_DURATION, "5m", keep=("le",), suffix="_bucket"),
                 comment="Latency bucket rates of all LLM calls; the quantiles below read them.",
             ),
             *quantiles,
             Recording(
-                "llmopt:llm_request_duration_seconds:mean5m",
+                rec.LATENCY_MEAN5M,
                 q.mean(m.LLM_REQUEST_DURATION, "5m"),
                 serves=(serve("SystemMetrics.latency.mean"),),
                 comment="Mean latency of LLM calls.",
@@ -434,30 +440,30 @@ def _models_group(q: Promql) -> Group:
         "llmopt.models",
         (
             Recording(
-                "llmopt:llm_quality_score:mean5m",
+                rec.QUALITY_MEAN5M,
                 q.mean(m.LLM_QUALITY, "5m"),
                 comment="Average quality score (0-100) of LLM responses; QualityDegradation reads it.",
             ),
             Recording(
-                "llmopt:llm_quality_score:mean1h",
+                rec.QUALITY_MEAN1H,
                 q.mean(m.LLM_QUALITY, "1h"),
                 serves=(serve("BusinessMetrics.qualityImprovement.current"),),
                 comment="Average quality score (0-100) of LLM responses over the last hour.",
             ),
             Recording(
-                "llmopt:llm_quality_improvement:ratio_mean1h",
-                f"llmopt:llm_quality_score:mean1h\n/\n{q.latest(m.QUALITY_BASELINE)}\n- 1",
+                rec.QUALITY_IMPROVEMENT1H,
+                f"{rec.QUALITY_MEAN1H.selector}\n/\n{q.latest(m.QUALITY_BASELINE)}\n- 1",
                 serves=(serve("BusinessMetrics.qualityImprovement.improvement"),),
                 comment="Quality now relative to the reported baseline (0.05 = 5 % better).",
             ),
             Recording(
-                "model:llmopt_llm_request_duration_seconds:mean1h",
+                rec.MODEL_LATENCY_MEAN1H,
                 q.mean(m.LLM_REQUEST_DURATION, "1h", keep=("model",)),
                 serves=(serve("ModelMetrics.modelUsage.avgLatency"),),
                 comment="Mean latency per model.",
             ),
             Recording(
-                "model:llmopt_llm_quality_score:mean1h",
+                rec.MODEL_QUALITY_MEAN1H,
                 q.mean(m.LLM_QUALITY, "1h", keep=("model",)),
                 serves=(
                     serve("ModelMetrics.modelUsage.avgQuality"),
@@ -466,7 +472,7 @@ def _models_group(q: Promql) -> Group:
                 comment="Average composite quality score per model.",
             ),
             Recording(
-                "model_dimension:llmopt_llm_quality_dimension_score:mean1h",
+                rec.MODEL_DIMENSION_QUALITY_MEAN1H,
                 q.mean(m.LLM_QUALITY_DIMENSION, "1h", keep=("model", "dimension")),
                 serves=tuple(
                     serve(f"ModelMetrics.qualityMetrics.{d}", f'dimension="{d}"') for d in dimensions
@@ -474,13 +480,13 @@ def _models_group(q: Promql) -> Group:
                 comment="Average score per model and quality dimension.",
             ),
             Recording(
-                "llmopt:llm_request_tokens:mean1h",
+                rec.TOKENS_PER_REQUEST_MEAN1H,
                 q.mean(m.LLM_REQUEST_TOKENS, "1h"),
                 serves=(serve("ModelMetrics.tokens.avgPerRequest"),),
                 comment="Tokens (input + output) per LLM call that reported tokens.",
             ),
             Recording(
-                "llmopt:llm_cached_tokens:ratio_rate1h",
+                rec.CACHED_TOKENS_RATIO1H,
                 f"{_or_zero(q.rate(m.LLM_CACHED_TOKENS, '1h'), input_tokens)}\n/\n{input_tokens}",
                 serves=(serve("ModelMetrics.tokens.cacheHitRate"),),
                 comment="Share of input tokens served from the provider's prompt cache.",
@@ -490,9 +496,9 @@ def _models_group(q: Promql) -> Group:
 
 
 def _cost_group(q: Promql, config: RulesConfig) -> Group:
-    spend = "llmopt:spend_usd:increase1d"
-    savings = "llmopt:llm_cost_savings_usd:increase1d"
-    change = "llmopt:spend_usd:change_ratio_1d"
+    spend = rec.SPEND1D.selector
+    savings = rec.SAVINGS1D.selector
+    change = rec.SPEND_CHANGE1D.selector
     stable = num(config.cost_trend_stable_within)
     requests_1h = q.rate(m.LLM_REQUESTS, "1h")
     successes_1h = block(requests_1h, "-", _or_zero(q.rate(m.LLM_REQUEST_ERRORS, "1h"), requests_1h))
@@ -505,24 +511,24 @@ def _cost_group(q: Promql, config: RulesConfig) -> Group:
         "llmopt.cost",
         (
             Recording(
-                "llmopt:llm_cost_usd_per_request:ratio_rate1h",
+                rec.COST_PER_REQUEST1H,
                 f"{q.rate(m.LLM_COST, '1h')}\n/\n{requests_1h}",
                 serves=(serve("OptimizationMetrics.costOptimization.avgCostPerRequest"),),
                 comment="US dollars per LLM call.",
             ),
             Recording(
-                "llmopt:llm_cost_usd_per_successful_request:ratio_rate1h",
+                rec.COST_PER_SUCCESS1H,
                 f"{q.rate(m.LLM_COST, '1h')}\n/\n{successes_1h}",
                 comment="US dollars per successful LLM call (failed calls cost too).",
             ),
             Recording(
-                spend,
+                rec.SPEND1D,
                 q.increase(m.SPEND, "1d"),
                 serves=(serve("BusinessMetrics.totalCost.value"),),
                 comment="Everything spent in the last 24 hours (token, compute, infrastructure).",
             ),
             Recording(
-                "category:llmopt_spend_usd:increase1d",
+                rec.SPEND_BY_CATEGORY1D,
                 q.increase(m.SPEND, "1d", keep=("category",)),
                 serves=tuple(
                     serve(f"BusinessMetrics.totalCost.breakdown.{field_}", f'category="{category}"')
@@ -531,30 +537,30 @@ def _cost_group(q: Promql, config: RulesConfig) -> Group:
                 comment="Spend of the last 24 hours by category.",
             ),
             Recording(
-                "llmopt:budget_utilization:ratio_increase1d",
+                rec.BUDGET_UTILIZATION1D,
                 f"{spend} / {num(config.alerts.budget_exceeded.daily_budget_usd)}",
                 serves=(serve("OptimizationMetrics.costOptimization.budgetUtilization"),),
                 comment="Spend of the last 24 hours over the daily budget of alerts/config.yml (1 = spent).",
             ),
             Recording(
-                savings,
+                rec.SAVINGS1D,
                 f"{q.increase(m.LLM_BASELINE_COST, '1d')}\n-\n{q.increase(m.LLM_COST, '1d')}",
                 serves=(serve("BusinessMetrics.costSavings.absolute"),),
                 comment="US dollars saved in the last 24 hours against the baseline configuration.",
             ),
             Recording(
-                "llmopt:llm_cost_savings:ratio_increase1d",
+                rec.SAVINGS_RATIO1D,
                 f"{savings}\n/\n{q.increase(m.LLM_BASELINE_COST, '1d')}",
                 serves=(serve("BusinessMetrics.costSavings.relative"),),
                 comment="Savings as a share of the baseline cost (0.23 = 23 % cheaper).",
             ),
             Recording(
-                change,
+                rec.SPEND_CHANGE1D,
                 f"{spend}\n/\n{q.increase(m.SPEND, '1d', offset='1d')}\n- 1",
                 comment="Spend of the last 24 hours relative to the 24 hours before (0.1 = 10 % more).",
             ),
             Recording(
-                "llmopt:spend_usd:trend_1d",
+                rec.SPEND_TREND1D,
                 f"({change} > bool {stable}) - ({change} < bool -{stable})",
                 serves=(serve("OptimizationMetrics.costOptimization.costTrend"),),
                 comment="Cost trend: 1 increasing, 0 stable "
@@ -565,8 +571,8 @@ def _cost_group(q: Promql, config: RulesConfig) -> Group:
 
 
 def _feedback_group(q: Promql) -> Group:
-    thumbs = "llmopt:feedback_thumbs:increase1d"
-    nps = "llmopt:feedback_nps_responses:increase7d"
+    thumbs = rec.THUMBS1D.selector
+    nps = rec.NPS_RESPONSES7D.selector
 
     def thumbs_ratio(rating: str) -> str:
         rated = q.increase(m.FEEDBACK_THUMBS, "1d", match=f'rating="{rating}"')
@@ -579,29 +585,35 @@ def _feedback_group(q: Promql) -> Group:
         "llmopt.feedback",
         (
             Recording(
-                thumbs, q.increase(m.FEEDBACK_THUMBS, "1d"), comment="Thumbs given in the last 24 hours."
+                rec.THUMBS1D,
+                q.increase(m.FEEDBACK_THUMBS, "1d"),
+                comment="Thumbs given in the last 24 hours.",
             ),
             Recording(
-                "llmopt:feedback_thumbs_up:ratio_increase1d",
+                rec.THUMBS_UP_RATIO1D,
                 thumbs_ratio("up"),
                 serves=(serve("BusinessMetrics.userSatisfaction.thumbsUpRate"),),
                 comment="Share of thumbs that were up.",
             ),
             Recording(
-                "llmopt:feedback_thumbs_down:ratio_increase1d",
+                rec.THUMBS_DOWN_RATIO1D,
                 thumbs_ratio("down"),
                 serves=(serve("BusinessMetrics.userSatisfaction.thumbsDownRate"),),
                 comment="Share of thumbs that were down.",
             ),
-            Recording(nps, q.increase(m.FEEDBACK_NPS, "7d"), comment="NPS answers of the last 7 days."),
             Recording(
-                "llmopt:feedback_nps:score_increase7d",
+                rec.NPS_RESPONSES7D,
+                q.increase(m.FEEDBACK_NPS, "7d"),
+                comment="NPS answers of the last 7 days.",
+            ),
+            Recording(
+                rec.NPS7D,
                 f"100 * {block(nps_share('promoter'), '-', nps_share('detractor'))}\n/\n{nps}",
                 serves=(serve("BusinessMetrics.userSatisfaction.nps"),),
                 comment="Net Promoter Score, -100 to 100: % promoters (9-10) minus % detractors (0-6).",
             ),
             Recording(
-                "llmopt:feedback_csat:ratio_increase7d",
+                rec.CSAT7D,
                 f"{q.increase(m.FEEDBACK_CSAT_SATISFIED, '7d')}\n/\n{q.increase(m.FEEDBACK_CSAT, '7d')}",
                 serves=(serve("BusinessMetrics.userSatisfaction.csat"),),
                 comment="CSAT: share of answers of 4 or 5 on the 1-5 scale.",
@@ -613,11 +625,11 @@ def _feedback_group(q: Promql) -> Group:
 
 def _optimization_group(q: Promql) -> Group:
     arm = ("bandit", "arm")
-    reward_sum = "bandit_arm:llmopt_bandit_reward_sum:increase1d"
-    reward_count = "bandit_arm:llmopt_bandit_reward_count:increase1d"
-    reward_squares = "bandit_arm:llmopt_bandit_reward_squares:increase1d"
-    arm_mean = "bandit_arm:llmopt_bandit_reward:mean1d"
-    half_width = "bandit_arm:llmopt_bandit_reward:ci95_half_width1d"
+    reward_sum = rec.ARM_REWARD_SUM1D.selector
+    reward_count = rec.ARM_REWARD_COUNT1D.selector
+    reward_squares = rec.ARM_REWARD_SQUARES1D.selector
+    arm_mean = rec.ARM_REWARD_MEAN1D.selector
+    half_width = rec.ARM_REWARD_CI95_HALF_WIDTH1D.selector
     all_pulls = q.rate(m.BANDIT_PULLS, "1h", keep=("bandit",))
     completed = q.increase(m.EXPERIMENTS_COMPLETED, "30d")
     won = q.increase(m.EXPERIMENTS_COMPLETED, "30d", match='outcome="won"')
@@ -626,96 +638,94 @@ def _optimization_group(q: Promql) -> Group:
         "llmopt.optimization",
         (
             Recording(
-                "llmopt:experiments_won:ratio_increase30d",
+                rec.EXPERIMENTS_WON_RATIO30D,
                 f"{won}\n/\n{completed}",
                 serves=(serve("OptimizationMetrics.abTesting.winRate"),),
                 comment="Share of the experiments completed in 30 days that found a winner.",
             ),
             Recording(
-                "llmopt:experiment_winner_improvement_ratio:mean30d",
+                rec.WINNER_IMPROVEMENT_MEAN30D,
                 q.mean(m.EXPERIMENT_IMPROVEMENT, "30d"),
                 serves=(serve("OptimizationMetrics.abTesting.avgImprovementWhenWon"),),
                 comment="Average improvement of the winners of the last 30 days (0.05 = 5 %).",
             ),
             Recording(
-                "llmopt:experiment_sample_size:mean30d",
+                rec.EXPERIMENT_SAMPLE_SIZE_MEAN30D,
                 q.mean(m.EXPERIMENT_SAMPLE_SIZE, "30d"),
                 serves=(serve("OptimizationMetrics.abTesting.avgSampleSize"),),
                 comment="Average sample size of the experiments completed in 30 days.",
             ),
             Recording(
-                "llmopt:experiment_duration_seconds:mean30d",
+                rec.EXPERIMENT_DURATION_MEAN30D,
                 q.mean(m.EXPERIMENT_DURATION, "30d"),
                 serves=(serve("OptimizationMetrics.abTesting.avgDurationHours"),),
                 comment="Average duration in seconds of the experiments completed in 30 days.",
             ),
             Recording(
-                "llmopt:parameter_updates:increase1h",
+                rec.PARAMETER_UPDATES1H,
                 q.increase(m.PARAMETER_UPDATES, "1h"),
                 serves=(serve("OptimizationMetrics.parameterOptimization.optimizationFrequency"),),
                 comment="Parameter updates in the last hour.",
             ),
             Recording(
-                "bandit:llmopt_bandit_pulls_explore:ratio_rate1h",
+                rec.BANDIT_EXPLORE_RATIO1H,
                 f"{_or_zero(explored, all_pulls)}\n/\n{all_pulls}",
                 serves=(serve("OptimizationMetrics.bandit.explorationRate"),),
                 comment="Share of each bandit's pulls that explored.",
             ),
             Recording(
-                "bandit:llmopt_bandit_reward:mean1d",
+                rec.BANDIT_REWARD_MEAN1D,
                 q.mean(m.BANDIT_REWARD, "1d", keep=("bandit",)),
                 serves=(serve("OptimizationMetrics.bandit.avgReward"),),
                 comment="Average reward of each bandit over the last 24 hours.",
             ),
             Recording(
-                reward_sum,
+                rec.ARM_REWARD_SUM1D,
                 q.increase(m.BANDIT_REWARD, "1d", keep=arm, suffix="_sum"),
                 comment="Per arm: sum of rewards (S) of the last 24 hours.",
             ),
             Recording(
-                reward_count,
+                rec.ARM_REWARD_COUNT1D,
                 q.increase(m.BANDIT_REWARD, "1d", keep=arm, suffix="_count"),
                 comment="Per arm: number of rewards (n) of the last 24 hours.",
             ),
             Recording(
-                reward_squares,
+                rec.ARM_REWARD_SQUARES1D,
                 q.increase(m.BANDIT_REWARD_SQUARES, "1d", keep=arm),
                 comment="Per arm: sum of squared rewards (Q) of the last 24 hours.",
             ),
             Recording(
-                arm_mean,
+                rec.ARM_REWARD_MEAN1D,
                 f"{reward_sum} / {reward_count}",
                 serves=(serve("OptimizationMetrics.bandit.armStatistics.avgReward"),),
                 comment="Per arm: mean reward S/n.",
             ),
             Recording(
-                half_width,
+                rec.ARM_REWARD_CI95_HALF_WIDTH1D,
                 f"1.96 * sqrt(\n  clamp_min({reward_squares} - {reward_sum} ^ 2 / {reward_count}, 0)\n"
                 f"  / ({reward_count} - 1 > 0)\n  / {reward_count}\n)",
                 comment="Per arm: half width of the normal 95 % interval of the mean, 1.96 * sqrt(s^2 / n) "
                 "with the sample variance s^2 = (Q - S^2/n) / (n - 1); absent below two rewards.",
             ),
             Recording(
-                "bandit_arm:llmopt_bandit_reward:ci95_1d",
+                rec.ARM_REWARD_CI95_1D.where(bound="lower"),
                 f"{arm_mean} - {half_width}",
-                labels={"bound": "lower"},
-                serves=(serve("OptimizationMetrics.bandit.armStatistics.confidence"),),
+                serves=(serve("OptimizationMetrics.bandit.armStatistics.confidence", is_family=True),),
                 comment="Per arm: lower bound of the 95 % interval of the mean reward.",
             ),
             Recording(
-                "bandit_arm:llmopt_bandit_reward:ci95_1d",
+                rec.ARM_REWARD_CI95_1D.where(bound="upper"),
                 f"{arm_mean} + {half_width}",
-                labels={"bound": "upper"},
                 comment="Per arm: upper bound of the 95 % interval of the mean reward.",
             ),
             Recording(
-                "llmopt:roi_multiple:ratio_increase30d",
+                rec.ROI_MULTIPLE30D,
                 f"{q.increase(m.VALUE_DERIVED, '30d')}\n/\n{q.increase(m.OPTIMIZATION_COST, '30d')}",
                 serves=(serve("BusinessMetrics.roi.roiMultiple"),),
                 comment="Value derived per dollar the optimization cost, over 30 days.",
             ),
             Recording(
-                "llmopt:roi_payback_period_seconds:ratio_rate30d",
+                rec.ROI_PAYBACK30D,
                 f"{q.increase(m.OPTIMIZATION_COST, '30d')}\n/\n{q.rate(m.VALUE_DERIVED, '30d')}",
                 serves=(serve("BusinessMetrics.roi.paybackPeriod"),),
                 comment="Seconds the value derived takes to repay 30 days of optimization cost, at the "
@@ -727,35 +737,37 @@ def _optimization_group(q: Promql) -> Group:
 
 
 def _incidents_group(q: Promql) -> Group:
-    incidents = "llmopt:incidents:increase30d"
-    downtime = "llmopt:incident_downtime_seconds:increase30d"
-    resolved = "llmopt:incidents_resolved:increase30d"
+    incidents = rec.INCIDENTS30D.selector
+    downtime = rec.INCIDENT_DOWNTIME30D.selector
+    resolved = rec.INCIDENTS_RESOLVED30D.selector
     return Group(
         "llmopt.incidents",
         (
             Recording(
-                incidents,
+                rec.INCIDENTS30D,
                 q.increase(m.INCIDENTS, "30d"),
                 serves=(serve("SystemMetrics.availability.incidentCount"),),
                 comment="Incidents opened in 30 days.",
             ),
             Recording(
-                resolved, q.increase(m.INCIDENTS_RESOLVED, "30d"), comment="Incidents resolved in 30 days."
+                rec.INCIDENTS_RESOLVED30D,
+                q.increase(m.INCIDENTS_RESOLVED, "30d"),
+                comment="Incidents resolved in 30 days.",
             ),
             Recording(
-                downtime,
+                rec.INCIDENT_DOWNTIME30D,
                 q.increase(m.INCIDENT_DOWNTIME, "30d"),
                 serves=(serve("SystemMetrics.availability.downtimeSeconds"),),
                 comment="Downtime of the incidents resolved in 30 days, in seconds.",
             ),
             Recording(
-                "llmopt:incident_time_between_failures_seconds:mean30d",
+                rec.MTBF30D,
                 f"({seconds('30d')} - {downtime})\n/\n{incidents}",
                 serves=(serve("SystemMetrics.availability.mtbf"),),
                 comment="MTBF: time up in the 30 days per incident, in seconds.",
             ),
             Recording(
-                "llmopt:incident_time_to_recovery_seconds:mean30d",
+                rec.MTTR30D,
                 f"{downtime}\n/\n{resolved}",
                 serves=(serve("SystemMetrics.availability.mttr"),),
                 comment="MTTR: downtime per resolved incident, in seconds.",
@@ -804,6 +816,26 @@ def budget_slos(config: RulesConfig) -> tuple[BudgetSlo, ...]:
     )
 
 
+@dataclass(frozen=True)
+class Slis:
+    """The series of the four SLIs, over the windows of ``alerts/config.yml``."""
+
+    availability: Recorded
+    latency: Recorded
+    quality: Recorded
+    cost: Recorded
+
+
+def slis(config: RulesConfig) -> Slis:
+    slos = config.slos
+    return Slis(
+        rec.SLO_AVAILABILITY.over(slos.availability.window).where(slo="availability"),
+        rec.SLO_LATENCY.over(slos.latency.window).where(slo="latency"),
+        rec.SLO_QUALITY.over(slos.quality.window).where(slo="quality"),
+        rec.SLO_COST.over(slos.cost.window).where(slo="cost"),
+    )
+
+
 def _slo_windows(config: RulesConfig, slo: BudgetSlo) -> list[str]:
     burn = config.alerts.error_budget_burn
     windows = {w.long for w in burn} | {w.short for w in burn} | {slo.window}
@@ -833,79 +865,71 @@ def _slo_groups(q: Promql, config: RulesConfig) -> tuple[Group, ...]:
     fast: list[Recording] = []
     slow: list[Recording] = []
     for slo in budget_slos(config):
-        labels = {"slo": slo.name}
         slow.append(
             Recording(
-                "llmopt:slo_objective:ratio",
+                rec.SLO_OBJECTIVE.where(slo=slo.name),
                 f"vector({num(slo.objective)})",
-                labels=labels,
                 comment=f"The {slo.name} SLO: {slo.statement}.",
             )
         )
         for window in _slo_windows(config, slo):
-            errors = f"llmopt:slo_errors:ratio_rate{window}"
+            errors = rec.SLO_ERRORS.over(window).where(slo=slo.name)
             target = slow if _is_slow(window) else fast
             target.append(
                 Recording(
                     errors,
                     _bad_ratio(q, config, slo, window),
-                    labels=labels,
                     comment=f"{slo.name.capitalize()} SLO: share of {slo.bad_calls} over {window}.",
                 )
             )
             if any(window in (w.long, w.short) for w in config.alerts.error_budget_burn):
                 target.append(
                     Recording(
-                        f"llmopt:slo_burn_rate:ratio_rate{window}",
-                        f'{errors}{{slo="{slo.name}"}} / {num(slo.budget)}',
-                        labels=labels,
+                        rec.SLO_BURN_RATE.over(window).where(slo=slo.name),
+                        f"{errors.selector} / {num(slo.budget)}",
                         comment=f"{slo.name.capitalize()} SLO: error budget burn rate over {window} "
                         "(1 = the budget lasts exactly the SLO window).",
                     )
                 )
         slow.append(
             Recording(
-                BUDGET_REMAINING_RULE,
-                f'1 - llmopt:slo_errors:ratio_rate{slo.window}{{slo="{slo.name}"}} / {num(slo.budget)}',
-                labels=labels,
+                rec.SLO_BUDGET_REMAINING.where(slo=slo.name),
+                f"1 - {rec.SLO_ERRORS.over(slo.window).where(slo=slo.name).selector} / {num(slo.budget)}",
                 comment=f"{slo.name.capitalize()} SLO: share of the {slo.window} error budget left; "
                 "1 untouched, 0 or less exhausted (not clamped, so overspend shows).",
             )
         )
-    slos = config.slos
+    slos, sli = config.slos, slis(config)
     slow += [
         Recording(
-            f"llmopt:slo_availability:ratio_rate{slos.availability.window}",
-            f'1 - llmopt:slo_errors:ratio_rate{slos.availability.window}{{slo="availability"}}',
-            labels={"slo": "availability"},
+            sli.availability,
+            f"1 - {rec.SLO_ERRORS.over(slos.availability.window).where(slo='availability').selector}",
             serves=(serve("SystemMetrics.availability.uptime"),),
             comment=f"Availability SLI: share of LLM calls that succeeded over {slos.availability.window}.",
         ),
         Recording(
-            f"llmopt:slo_latency:ratio_rate{slos.latency.window}",
-            f'1 - llmopt:slo_errors:ratio_rate{slos.latency.window}{{slo="latency"}}',
-            labels={"slo": "latency"},
+            sli.latency,
+            f"1 - {rec.SLO_ERRORS.over(slos.latency.window).where(slo='latency').selector}",
             comment=f"Latency SLI: share of LLM calls within {num(slos.latency.threshold_seconds)}s "
             f"over {slos.latency.window}.",
         ),
         Recording(
-            f"llmopt:slo_quality:mean{slos.quality.window}",
+            sli.quality,
             q.mean(m.LLM_QUALITY, slos.quality.window),
-            labels={"slo": "quality"},
             comment=f"Quality SLI: average quality score over {slos.quality.window}.",
         ),
         Recording(
-            f"llmopt:slo_cost_usd_per_successful_request:ratio_rate{slos.cost.window}",
+            sli.cost,
             _cost_per_success(q, slos.cost.window),
-            labels={"slo": "cost"},
             comment=f"Cost SLI: US dollars of LLM calls per successful LLM call over {slos.cost.window}.",
         ),
     ]
     below = config.alerts.error_budget_low.remaining_below
     slow.append(
         Recording(
-            HALT_RULE,
-            f"max without (slo) ({BUDGET_REMAINING_RULE} < bool {num(below)})\nor on ()\nvector(0)",
+            rec.OPTIMIZATION_HALT,
+            f"max without (slo) ({rec.SLO_BUDGET_REMAINING.selector} < bool {num(below)})"
+            "\nor on ()\nvector(0)",
             comment=f"1 when an SLO has less than {percent(below)} of its error budget left: the optimizer "
             "should halt (the seed's shouldHaltOptimization). 0 otherwise, also without traffic or data.",
         )
@@ -932,7 +956,7 @@ def _seed_alerts(config: RulesConfig) -> tuple[Alert, ...]:
     return (
         Alert(
             "LLMOptHighErrorRate",
-            f"llmopt:llm_request_errors:ratio_rate5m > {num(a.high_error_rate.error_ratio_above)}",
+            f"{rec.LLM_REQUEST_ERRORS_RATIO5M.selector} > {num(a.high_error_rate.error_ratio_above)}",
             a.high_error_rate.severity,
             "LLM calls are failing at a high rate.",
             "{{ $value | humanizePercentage }} of LLM calls failed over the last 5 minutes "
@@ -942,7 +966,7 @@ def _seed_alerts(config: RulesConfig) -> tuple[Alert, ...]:
         ),
         Alert(
             "LLMOptHighLatency",
-            'llmopt:llm_request_duration_seconds:quantile_rate5m{quantile="0.95"} '
+            f"{rec.LATENCY_QUANTILE5M.where(quantile='0.95').selector} "
             f"> {num(a.high_latency.p95_seconds_above)}",
             a.high_latency.severity,
             "LLM calls are slow.",
@@ -953,7 +977,7 @@ def _seed_alerts(config: RulesConfig) -> tuple[Alert, ...]:
         ),
         Alert(
             "LLMOptBudgetExceeded",
-            f"llmopt:spend_usd:increase1d > {num(a.budget_exceeded.daily_budget_usd)}",
+            f"{rec.SPEND1D.selector} > {num(a.budget_exceeded.daily_budget_usd)}",
             a.budget_exceeded.severity,
             "Daily spend is over the budget.",
             '${{ $value | printf "%.2f" }} was spent in the last 24 hours; '
@@ -962,7 +986,7 @@ def _seed_alerts(config: RulesConfig) -> tuple[Alert, ...]:
         ),
         Alert(
             "LLMOptQualityDegradation",
-            f"llmopt:llm_quality_score:mean5m < {num(a.quality_degradation.score_below)}",
+            f"{rec.QUALITY_MEAN5M.selector} < {num(a.quality_degradation.score_below)}",
             a.quality_degradation.severity,
             "The quality of LLM responses has dropped.",
             'The average quality score of LLM responses is {{ $value | printf "%.1f" }} over the last '
@@ -1039,15 +1063,14 @@ def _slo_alerts(config: RulesConfig) -> tuple[Alert, ...]:
     a = config.alerts
     alerts: list[Alert] = []
     for slo in budget_slos(config):
-        selector = f'{{slo="{slo.name}"}}'
         for window in a.error_budget_burn:
             factor = num(window.factor)
             exhaustion = human_duration(seconds(slo.window) / window.factor)
             alerts.append(
                 Alert(
                     "LLMOptErrorBudgetBurn",
-                    f"llmopt:slo_burn_rate:ratio_rate{window.long}{selector} > {factor}\nand\n"
-                    f"llmopt:slo_burn_rate:ratio_rate{window.short}{selector} > {factor}",
+                    f"{rec.SLO_BURN_RATE.over(window.long).where(slo=slo.name).selector} > {factor}\nand\n"
+                    f"{rec.SLO_BURN_RATE.over(window.short).where(slo=slo.name).selector} > {factor}",
                     window.severity,
                     f"The {slo.name} SLO is burning its error budget too fast.",
                     f"The {slo.name} error budget ({slo.statement}) is burning at "
@@ -1062,19 +1085,19 @@ def _slo_alerts(config: RulesConfig) -> tuple[Alert, ...]:
         alerts.append(
             Alert(
                 "LLMOptErrorBudgetLow",
-                f"{BUDGET_REMAINING_RULE}{selector} < {num(below)}",
+                f"{rec.SLO_BUDGET_REMAINING.where(slo=slo.name).selector} < {num(below)}",
                 a.error_budget_low.severity,
                 f"The {slo.name} SLO's error budget is nearly spent.",
                 f"{{{{ $value | humanizePercentage }}}} of the {slo.name} error budget ({slo.statement}) "
-                f"is left; below {percent(below)} the optimizer halts ({HALT_RULE} is 1).",
+                f"is left; below {percent(below)} the optimizer halts ({rec.OPTIMIZATION_HALT.name} is 1).",
                 labels={"slo": slo.name},
             )
         )
-    slos = config.slos
+    slos, sli = config.slos, slis(config)
     alerts += [
         Alert(
             "LLMOptSLOMissed",
-            f"llmopt:slo_quality:mean{slos.quality.window} < {num(slos.quality.min_average_score)}",
+            f"{sli.quality.name} < {num(slos.quality.min_average_score)}",
             a.slo_missed.severity,
             "The quality SLO is not met.",
             f'The average quality score over {slos.quality.window} is {{{{ $value | printf "%.1f" }}}}; '
@@ -1084,8 +1107,7 @@ def _slo_alerts(config: RulesConfig) -> tuple[Alert, ...]:
         ),
         Alert(
             "LLMOptSLOMissed",
-            f"llmopt:slo_cost_usd_per_successful_request:ratio_rate{slos.cost.window} "
-            f"> {num(slos.cost.max_usd_per_successful_request)}",
+            f"{sli.cost.name} > {num(slos.cost.max_usd_per_successful_request)}",
             a.slo_missed.severity,
             "The cost SLO is not met.",
             f'LLM calls cost ${{{{ $value | printf "%.4f" }}}} per successful call over {slos.cost.window}; '
@@ -1118,9 +1140,9 @@ def _dump(value: object) -> str:
 
 def _rule_document(rule: Recording | Alert, runbook_url_base: str) -> dict[str, object]:
     if isinstance(rule, Recording):
-        document: dict[str, object] = {"record": rule.record, "expr": rule.expr}
-        if rule.labels:
-            document["labels"] = dict(rule.labels)
+        document: dict[str, object] = {"record": rule.series.name, "expr": rule.expr}
+        if rule.series.labels:
+            document["labels"] = dict(rule.series.labels)
         return document
     document = {"alert": rule.alert, "expr": rule.expr}
     if seconds(rule.for_):
@@ -1139,13 +1161,8 @@ def _indent(text: str, spaces: int) -> list[str]:
 
 
 def render_rule_file(title: str, groups: Sequence[Group], runbook_url_base: str) -> str:
-    """One rule file, with the rendering notice and a comment above every rule."""
-    lines = [
-        f"# {title}",
-        "# Rendered by `make rules` (python -m mixin.rules) from alerts/config.yml. Do not edit: change the",
-        "# config or mixin/rules.py and render again.",
-        "groups:",
-    ]
+    """One rule file, with its title and a comment above every rule."""
+    lines = [f"# {title}", "groups:"]
     for group in groups:
         lines.append(f"  - name: {group.name}")
         if group.interval:
@@ -1188,72 +1205,61 @@ def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]
 
 
 def taxonomy_map(config: RulesConfig) -> dict[str, str]:
-    """Taxonomy ID -> the recording rule (with its label selector) that serves it."""
+    """Taxonomy ID -> a selector of the series of the recording rule that serves it: the labels the
+    rule sets where other rules write the same name (``quantile="0.95"``), then the ID's matcher."""
+    recordings = [
+        rule
+        for _, groups in rule_groups(config).values()
+        for group in groups
+        for rule in group.rules
+        if isinstance(rule, Recording)
+    ]
+    rules_per_name = Counter(rule.series.name for rule in recordings)
     served: dict[str, str] = {}
-    for _, groups in rule_groups(config).values():
-        for group in groups:
-            for rule in group.rules:
-                if isinstance(rule, Recording):
-                    for taxonomy_id, selector in rule.serves:
-                        served[taxonomy_id] = f"{rule.record}{{{selector}}}" if selector else rule.record
+    for rule in recordings:
+        for served_id in rule.serves:
+            is_one_of_several = rules_per_name[rule.series.name] > 1 and not served_id.is_family
+            series = rule.series if is_one_of_several else Recorded(rule.series.name)
+            served[served_id.taxonomy_id] = (
+                series.select(served_id.matcher) if served_id.matcher else series.selector
+            )
     return served
 
 
 def render(config: RulesConfig) -> dict[str, str]:
-    """File name -> content of every file ``python -m mixin.rules`` writes."""
-    files = {
+    """File name -> content of each rule file (``recording.rules.yml``...), for a directory of rules."""
+    return {
         name: render_rule_file(title, groups, config.runbook_url_base)
         for name, (title, groups) in rule_groups(config).items()
     }
-    files[TAXONOMY_MAP_FILE] = (
-        "# Taxonomy ID -> the recording rule that serves it; docs/metrics.md is generated from this map.\n"
-        "# Rendered by `make rules` (python -m mixin.rules); do not edit.\n"
-        + _dump(dict(sorted(taxonomy_map(config).items())))
-    )
-    return files
+
+
+def render_files(config: RulesConfig) -> dict[str, str]:
+    """Repository path -> content of the rule files of ``alerts/``."""
+    return {f"{RULES_DIR}/{name}": text for name, text in render(config).items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Render the rule files of another config into a directory (a deployment of its own, a test).
+    The files of this repository are written by ``make generate``."""
     parser = argparse.ArgumentParser(
-        prog="python -m mixin.rules", description="Render the Prometheus rule files from alerts/config.yml."
+        prog="python -m mixin.rules",
+        description="Render the Prometheus rule files of a rules config (like alerts/config.yml) into a "
+        "directory. The repository's own files are written by make generate.",
     )
-    parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG, help="rules config (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT, help="directory to write (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if any file is out of date"
-    )
+    parser.add_argument("--config", type=Path, required=True, help="the rules config to render")
+    parser.add_argument("--output", type=Path, required=True, help="the directory to write the files to")
     args = parser.parse_args(argv)
     try:
         files = render(load_config(args.config))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return sync_files(files, args.output, is_check=args.check, make_target="rules")
-
-
-def sync_files(files: Mapping[str, str], output: Path, *, is_check: bool, make_target: str) -> int:
-    """Write the rendered ``files`` that differ under ``output``; with ``is_check``, only name them.
-
-    Returns the exit status: 1 when checking found stale files, else 0.
-    """
-    stale = [name for name, text in files.items() if _read(output / name) != text]
-    if is_check:
-        for name in stale:
-            print(f"out of date: {output / name} (run make {make_target})", file=sys.stderr)
-        return 1 if stale else 0
-    output.mkdir(parents=True, exist_ok=True)
-    for name in stale:
-        (output / name).write_text(files[name], encoding="utf-8")
-        print(f"wrote {output / name}")
+    args.output.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (args.output / name).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output / name}")
     return 0
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.exists() else None
 
 
 if __name__ == "__main__":

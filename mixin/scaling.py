@@ -25,7 +25,6 @@ declared here with what it is:
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Literal
 
 from app import metrics as m
 from app.metrics import MetricSpec
+from mixin import promql
 
 GaugeKind = Literal["state", "latest", "fact", "replica"]
 
@@ -116,78 +116,6 @@ def exposed_names() -> dict[str, MetricSpec]:
 
 # --- Checking a query ----------------------------------------------------------------------------
 
-_AGGREGATIONS = (
-    "sum",
-    "max",
-    "min",
-    "avg",
-    "count",
-    "group",
-    "stddev",
-    "stdvar",
-    "topk",
-    "bottomk",
-    "quantile",
-)
-_NAME = re.compile(r"(?<![\w:.\"'])[a-zA-Z_][a-zA-Z0-9_]*(?![\w:(])")
-_CLAUSE = re.compile(r"\s*(by|without)\s*\(([^)]*)\)\s*$")
-_FOLLOWING_CLAUSE = re.compile(r"\s*(by|without)\s*\(([^)]*)\)")
-
-
-def _strip_strings(expr: str) -> str:
-    """The expression with quoted strings, label matchers and range selectors blanked out (same
-    length), so that label values and durations are not mistaken for names."""
-
-    def blank(match: re.Match[str]) -> str:
-        return " " * len(match.group())
-
-    expr = re.sub(r'"(?:[^"\\]|\\.)*"', blank, expr)
-    expr = re.sub(r"\{[^}]*\}", blank, expr)
-    return re.sub(r"\[[^\]]*\]", blank, expr)
-
-
-def _enclosing_open(text: str, position: int) -> int:
-    """Index of the innermost unmatched '(' before ``position``, or -1."""
-    depth = 0
-    for index in range(position - 1, -1, -1):
-        if text[index] == ")":
-            depth += 1
-        elif text[index] == "(":
-            if depth == 0:
-                return index
-            depth -= 1
-    return -1
-
-
-def _matching_close(text: str, open_index: int) -> int:
-    depth = 0
-    for index in range(open_index, len(text)):
-        if text[index] == "(":
-            depth += 1
-        elif text[index] == ")":
-            depth -= 1
-            if depth == 0:
-                return index
-    return len(text)
-
-
-def _aggregation_at(text: str, open_index: int) -> tuple[str, str, list[str]] | None:
-    """(op, by|without|"", labels) when the '(' at ``open_index`` opens an aggregation's argument."""
-    before = text[:open_index]
-    clause = _CLAUSE.search(before)
-    grouping, labels = "", ""
-    if clause is not None:
-        grouping, labels = clause.group(1), clause.group(2)
-        before = before[: clause.start()]
-    op = re.search(r"(\w+)\s*$", before)
-    if op is None or op.group(1) not in _AGGREGATIONS:
-        return None
-    if not grouping:
-        following = _FOLLOWING_CLAUSE.match(text, _matching_close(text, open_index) + 1)
-        if following is not None:
-            grouping, labels = following.group(1), following.group(2)
-    return op.group(1), grouping, [label.strip() for label in labels.split(",") if label.strip()]
-
 
 def replica_problems(
     expr: str, replica_labels: Sequence[str], *, strict: bool = False, skip_categories: Iterable[str] = ()
@@ -198,37 +126,30 @@ def replica_problems(
     every replica label (``without`` lists them all, ``by`` lists none) with an operation that
     reads its kind right (:data:`READINGS`; with ``strict``, only :data:`PREFERRED`). Metrics of
     the categories in ``skip_categories`` (e.g. the exporter's own, shown per replica) are not
-    checked.
+    checked. ``expr`` is read by the PromQL parser (:mod:`mixin.promql`).
     """
-    text = _strip_strings(expr)
     names = exposed_names()
     skipped = set(skip_categories)
     problems: list[str] = []
-    for match in _NAME.finditer(text):
-        spec = names.get(match.group())
+    for selection in promql.selections(expr):
+        spec = names.get(selection.name)
         if spec is None or spec.category in skipped:
             continue
         kind = reading(spec)
         allowed = {PREFERRED[kind]} if strict else READINGS[kind]
-        position, found = match.start(), None
-        while (open_index := _enclosing_open(text, position)) >= 0:
-            found = _aggregation_at(text, open_index)
-            if found is not None:
-                break
-            position = open_index
+        found = selection.aggregation
         if found is None:
-            problems.append(f"{match.group()} is not aggregated over replicas")
+            problems.append(f"{selection.name} is not aggregated over replicas")
             continue
-        op, grouping, labels = found
-        if op not in allowed:
-            problems.append(f"{match.group()} ({kind}) is read with {op}; use {' or '.join(sorted(allowed))}")
-        kept = (
-            set(replica_labels) - set(labels) if grouping == "without" else set(labels) & set(replica_labels)
-        )
-        if grouping == "without" and kept:
-            problems.append(f"{match.group()}: {op} without ({', '.join(labels)}) keeps {sorted(kept)}")
-        elif grouping == "by" and kept:
-            problems.append(f"{match.group()}: {op} by ({', '.join(labels)}) keeps {sorted(kept)}")
+        if found.op not in allowed:
+            problems.append(
+                f"{selection.name} ({kind}) is read with {found.op}; use {' or '.join(sorted(allowed))}"
+            )
+        labels = set(found.labels)
+        kept = set(replica_labels) - labels if found.grouping == "without" else labels & set(replica_labels)
+        if found.grouping and kept:
+            clause = f"{found.op} {found.grouping} ({', '.join(found.labels)})"
+            problems.append(f"{selection.name}: {clause} keeps {sorted(kept)}")
     return problems
 
 

@@ -1,8 +1,9 @@
 """Where each field of the seed's metrics taxonomy lives: a metric, PromQL over metrics, or the logs.
 
 One row per ID of ``docs/taxonomy-fields.txt``. ``served_by`` is PromQL (or a metric name) a user
-can paste into Prometheus; the recording rule that precomputes it, if any, is looked up in
-``alerts/taxonomy_rules.yml`` when the catalog is generated.
+can paste into Prometheus, or, where ``is_promql`` is false, words saying where the value lives.
+The recording rule that precomputes a field, if any, says so itself (``serves`` in
+:mod:`mixin.rules`); the catalog shows both.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ class TaxonomyRow:
     id: str
     served_by: str
     note: str = ""
+    is_promql: bool = True
+
+
+def _words(id_: str, served_by: str, note: str = "") -> TaxonomyRow:
+    """A row served by something PromQL cannot say: a log field, a label, a formula in words."""
+    return TaxonomyRow(id_, served_by, note, is_promql=False)
 
 
 def _ratio(numerator: str, denominator: str) -> str:
@@ -48,7 +55,7 @@ ROWS: tuple[TaxonomyRow, ...] = (
         "sum(increase(llmopt_spend_usd_total[1d]))",
         "`llmopt_spend_usd_total` sums token, compute and infrastructure spend.",
     ),
-    TaxonomyRow(
+    _words(
         "BusinessMetrics.totalCost.period",
         "the range of `increase(llmopt_spend_usd_total[1h|1d|30d])`",
         "A period is a query window, not a stored value.",
@@ -151,24 +158,24 @@ ROWS: tuple[TaxonomyRow, ...] = (
     TaxonomyRow(
         "SystemMetrics.errors.byType", "sum by (error_type) (rate(llmopt_llm_request_errors_total[5m]))"
     ),
-    TaxonomyRow(
+    _words(
         "SystemMetrics.errors.recentErrors.timestamp",
         "the structured log (`timestamp`)",
         "Individual errors are log lines, not series: see the logging section of the README. Errors "
         "the client's logger reports (`log` events) are also written to the exporter's log and counted "
         "in `llmopt_log_events_total{level,component}`.",
     ),
-    TaxonomyRow(
+    _words(
         "SystemMetrics.errors.recentErrors.type",
         "the structured log (`error.type`)",
         "Counted per type in `llmopt_llm_request_errors_total{error_type}`.",
     ),
-    TaxonomyRow(
+    _words(
         "SystemMetrics.errors.recentErrors.message",
         "the structured log (`error.message`)",
         "Messages are unbounded, so never a label.",
     ),
-    TaxonomyRow("SystemMetrics.errors.recentErrors.stackTrace", "the structured log (`error.stack`)"),
+    _words("SystemMetrics.errors.recentErrors.stackTrace", "the structured log (`error.stack`)"),
     TaxonomyRow(
         "SystemMetrics.availability.uptime",
         "1 - sum(increase(llmopt_llm_request_errors_total[30d])) / sum(increase(llmopt_llm_requests_total[30d]))",
@@ -236,7 +243,7 @@ ROWS: tuple[TaxonomyRow, ...] = (
         "llmopt_bandit_convergence_duration_seconds",
         "Seconds (the seed says hours; divide by 3600).",
     ),
-    TaxonomyRow(
+    _words(
         "OptimizationMetrics.bandit.armStatistics.armId", "the `arm` label of `llmopt_bandit_pulls_total`"
     ),
     TaxonomyRow(
@@ -244,7 +251,7 @@ ROWS: tuple[TaxonomyRow, ...] = (
         "sum by (bandit, arm) (increase(llmopt_bandit_pulls_total[1d]))",
     ),
     TaxonomyRow("OptimizationMetrics.bandit.armStatistics.avgReward", _ARM_MEAN, "Over the last day."),
-    TaxonomyRow(
+    _words(
         "OptimizationMetrics.bandit.armStatistics.confidence",
         "mean ± 1.96 * sqrt((squares / n - mean^2) / n), from increase(...[1d]) of llmopt_bandit_reward_squares_total, llmopt_bandit_reward_sum and llmopt_bandit_reward_count",
         "95 % normal interval; the rule records the lower and the upper bound.",
@@ -279,7 +286,7 @@ ROWS: tuple[TaxonomyRow, ...] = (
         "OptimizationMetrics.costOptimization.avgCostPerRequest",
         "sum(rate(llmopt_llm_cost_usd_total[1h])) / sum(rate(llmopt_llm_requests_total[1h]))",
     ),
-    TaxonomyRow(
+    _words(
         "OptimizationMetrics.costOptimization.costTrend",
         "sign of sum(increase(llmopt_spend_usd_total[1d])) / sum(increase(llmopt_spend_usd_total[1d] offset 1d)) - 1",
         "increasing / stable / decreasing: +1 / 0 / -1, stable within ±5 %.",
@@ -326,20 +333,20 @@ ROWS: tuple[TaxonomyRow, ...] = (
     ),
     TaxonomyRow("ModelMetrics.qualityMetrics.composite", _mean("llmopt_llm_quality_score", by="model")),
     # --- InfrastructureMetrics ------------------------------------------------------------------
-    TaxonomyRow(
+    _words(
         "InfrastructureMetrics.cpu",
         "rate(process_cpu_seconds_total[5m]) (this exporter); node_cpu_seconds_total (hosts, node_exporter)",
         "Hosts are node_exporter's job in prometheus.yml; we do not re-implement it.",
     ),
-    TaxonomyRow(
+    _words(
         "InfrastructureMetrics.memory",
         "process_resident_memory_bytes (this exporter); node_memory_MemAvailable_bytes (hosts)",
     ),
-    TaxonomyRow(
+    _words(
         "InfrastructureMetrics.network",
         "node_network_receive_bytes_total, node_network_transmit_bytes_total (hosts)",
     ),
-    TaxonomyRow(
+    _words(
         "InfrastructureMetrics.storage", "node_filesystem_avail_bytes, node_filesystem_size_bytes (hosts)"
     ),
 )

@@ -5,6 +5,7 @@ by the simulator. Also the provisioning files and docker-compose.yml that run th
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import re
@@ -21,10 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from app.metrics import ALL_METRICS
-from mixin import dashboards, rules
+from mixin import dashboards, promql, rules, scaling
 from tests.processes import EXPORTER, PROMETHEUS, PROMTOOL, free_port, running
-from tests.test_rules import metric_names
 from tools import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,17 +104,6 @@ def substitute(expr: str) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, expr)
 
 
-def _exposed_names() -> set[str]:
-    names: set[str] = set()
-    for spec in ALL_METRICS:
-        names.add(spec.name)
-        if spec.kind == "histogram":
-            names |= {f"{spec.name}_bucket", f"{spec.name}_sum", f"{spec.name}_count"}
-        elif spec.kind == "summary":
-            names |= {f"{spec.name}_sum", f"{spec.name}_count"}
-    return names
-
-
 def _recorded() -> set[str]:
     recorded = set()
     for path in (ROOT / "alerts").glob("*.rules.yml"):
@@ -126,22 +114,6 @@ def _recorded() -> set[str]:
 
 def _query_id(query: Query) -> str:
     return f"{query[0].removeprefix('llmopt-')}/{query[1]}/{query[2]}"
-
-
-# --- One source of truth -------------------------------------------------------------------------
-
-
-def test_committed_dashboards_are_a_fresh_render() -> None:
-    rendered = dashboards.render(rules.load_config(rules.DEFAULT_CONFIG))
-    committed = {path.name: path.read_text(encoding="utf-8") for path in DASHBOARDS.glob("*.json")}
-    assert committed == rendered, "grafana/dashboards is out of date: run make dashboards"
-
-
-def test_check_mode_reports_stale_files(tmp_path: Path) -> None:
-    assert dashboards.main(["--output", str(tmp_path)]) == 0
-    assert dashboards.main(["--output", str(tmp_path), "--check"]) == 0
-    (tmp_path / "llmopt-slos.json").write_text("{}", encoding="utf-8")
-    assert dashboards.main(["--output", str(tmp_path), "--check"]) == 1
 
 
 # --- Structure -----------------------------------------------------------------------------------
@@ -221,38 +193,47 @@ def test_dashboards_link_to_each_other(dashboard: Dashboard) -> None:
 def test_alerts_and_deployments_are_annotations(dashboard: Dashboard) -> None:
     annotations = {annotation["name"]: annotation for annotation in dashboard["annotations"]["list"]}
     assert set(annotations) == {"Alerts", "Deployments"}
-    assert metric_names(substitute(annotations["Alerts"]["target"]["expr"])) == {"ALERTS"}
+    assert promql.series_names(substitute(annotations["Alerts"]["target"]["expr"])) == {"ALERTS"}
     assert 'alertstate="firing"' in annotations["Alerts"]["target"]["expr"]
-    assert metric_names(substitute(annotations["Deployments"]["target"]["expr"])) == {
+    assert promql.series_names(substitute(annotations["Deployments"]["target"]["expr"])) == {
         "llmopt_deployments_total"
     }
     assert all(annotation["enable"] for annotation in annotations.values())
 
 
+# A duration no panel writes, standing in for $__rate_interval while a query is parsed.
+RATE_INTERVAL = datetime.timedelta(minutes=7, seconds=13)
+
+
 @pytest.mark.parametrize("query", _queries(), ids=_query_id)
 def test_queries_follow_the_conventions(query: Query) -> None:
     """Raw rates over $__rate_interval; raw metrics aggregated, so replicas add up to one answer."""
-    _, _, _, expr = query
-    for function, window in re.findall(r"\b(rate|irate)\((?:[^()\[]|\([^()]*\))*\[([^\]]+)\]", expr):
-        assert window == "$__rate_interval", f"{function} over {window}"
-    raw = metric_names(substitute(expr)) & _exposed_names()
-    if raw:
-        assert re.search(r"\b(sum|max|min|avg|count)\s*(by|without)?\s*\(", expr), "raw metric not aggregated"
-        assert not re.search(r"\bwithout\s*\(", expr) or "instance" in expr
+    expr = dashboards.as_promql(
+        query[3], {**dashboards.INTERVAL_VARIABLES, "__rate_interval": f"{RATE_INTERVAL.seconds}s"}
+    )
+    for function, window in promql.range_calls(expr):
+        if function in ("rate", "irate"):
+            assert window == RATE_INTERVAL, f"{function} over {window}, not $__rate_interval"
+    exposed = scaling.exposed_names()
+    for selection in promql.selections(expr):
+        if selection.name in exposed:
+            assert selection.aggregation is not None, f"{selection.name} is not aggregated"
+            if selection.aggregation.grouping == "without":
+                assert "instance" in selection.aggregation.labels, selection
 
 
 # --- The contract --------------------------------------------------------------------------------
 
 
 def test_queries_name_only_declared_metrics_and_recording_rules() -> None:
-    known = _exposed_names() | _recorded() | PROMETHEUS_OWN
+    known = set(scaling.exposed_names()) | _recorded() | PROMETHEUS_OWN
     exprs = [query[3] for query in (*_queries(), *_annotation_queries())]
     exprs += [
         variable["query"]["query"].removeprefix("label_values(").split(",")[0]
         for dashboard in _dashboards()
         for variable in dashboard["templating"]["list"][1:]
     ]
-    named = {name for expr in exprs for name in metric_names(substitute(expr))}
+    named = {name for expr in exprs for name in promql.series_names(substitute(expr))}
     assert named, "no names found: the parser is broken"
     assert not named - known
 

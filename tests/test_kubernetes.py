@@ -1,5 +1,5 @@
 """deploy/kubernetes: valid against the Kubernetes schemas (offline, kubernetes-validate), consistent
-with each other and with the exporter, and a PrometheusRule in sync with alerts/*.rules.yml."""
+with each other and with the exporter, and a PrometheusRule promtool accepts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.config import ENV_PREFIX, Settings, load_settings
 from app.main import create_app
-from mixin import kubernetes, rules
+from mixin import rules
 from tests.processes import PROMTOOL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,26 +67,6 @@ def test_kustomization_lists_every_manifest_but_the_alternatives() -> None:
 
 
 # --- The prometheus-operator objects (no schema ships with kubernetes-validate) ------------------
-
-
-def test_prometheus_rule_is_a_fresh_conversion_of_the_rule_files() -> None:
-    committed = (MANIFESTS / "prometheusrule.yaml").read_text(encoding="utf-8")
-    assert committed == kubernetes.prometheus_rule(ROOT / "alerts"), "run `make rules` and commit"
-    assert kubernetes.main(["--check"]) == 0
-    groups = [
-        group
-        for name in kubernetes.RULE_FILE_ORDER
-        for group in yaml.safe_load((ROOT / "alerts" / name).read_text(encoding="utf-8"))["groups"]
-    ]
-    assert _one("PrometheusRule")["spec"]["groups"] == groups
-
-
-def test_prometheus_rule_check_mode_reports_a_stale_manifest(tmp_path: Path) -> None:
-    stale = tmp_path / "prometheusrule.yaml"
-    stale.write_text("kind: PrometheusRule\n", encoding="utf-8")
-    assert kubernetes.main(["--check", "--output", str(stale)]) == 1
-    assert kubernetes.main(["--output", str(stale)]) == 0
-    assert kubernetes.main(["--check", "--output", str(stale)]) == 0
 
 
 def test_promtool_accepts_the_prometheus_rule_spec(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from app import metrics as m
-from mixin import rules, scaling
+from mixin import dashboards, rules, scaling
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLICA_LABELS = ("instance", "pod", "job")
@@ -124,12 +124,16 @@ def _panel_exprs(node: object) -> Iterator[str]:
 def test_every_dashboard_panel_reads_every_metric_across_replicas() -> None:
     """Panels of the exporter's own metrics may show replicas one by one; the others may not."""
     config = rules.load_config(ROOT / "alerts" / "config.yml")
-    dashboards = sorted((ROOT / "grafana" / "dashboards").rglob("*.json"))
+    files = sorted((ROOT / "grafana" / "dashboards").rglob("*.json"))
     problems = {
         (path.name, expr): found
-        for path in dashboards
+        for path in files
         for expr in _panel_exprs(json.loads(path.read_text(encoding="utf-8")))
-        if (found := scaling.replica_problems(expr, config.replica_labels, skip_categories=(m.SELF,)))
+        if (
+            found := scaling.replica_problems(
+                dashboards.as_promql(expr), config.replica_labels, skip_categories=(m.SELF,)
+            )
+        )
     }
     assert not problems
 

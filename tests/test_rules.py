@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from app.config import DEFAULT_PORT
-from app.metrics import ALL_METRICS
-from mixin import rules
+from mixin import promql, rules, scaling
+from mixin import recorded as rec
 from tests.processes import PROMTOOL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,43 +61,6 @@ def _alerts(documents: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [rule for rule in _rules_in(documents) if "alert" in rule]
 
 
-def _exposed_names() -> set[str]:
-    """Every series name the exporter's declarations produce."""
-    names: set[str] = set()
-    for spec in ALL_METRICS:
-        names.add(spec.name)
-        if spec.kind == "histogram":
-            names |= {f"{spec.name}_bucket", f"{spec.name}_sum", f"{spec.name}_count"}
-        elif spec.kind == "summary":
-            names |= {f"{spec.name}_sum", f"{spec.name}_count"}
-    return names
-
-
-_CLAUSE = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless"}
-
-
-def metric_names(expr: str) -> set[str]:
-    """The series names a PromQL expression selects: identifiers that are not functions,
-    aggregations, keywords, label names, durations or numbers."""
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    text = re.sub(r"\{[^}]*\}", "", text)
-    text = re.sub(r"\[[^\]]*\]", "", text)
-    text = re.sub(r"\boffset\s+\w+", "", text)
-    text = _CLAUSE.sub("", text)
-    names = set()
-    for match in re.finditer(r"(?<![\w.])[A-Za-z_:][\w:]*", text):
-        name = match.group()
-        if (
-            text[match.end() :].lstrip().startswith("(")
-            or name in _KEYWORDS
-            or name.lower() in {"inf", "nan"}
-        ):
-            continue
-        names.add(name)
-    return names
-
-
 @pytest.mark.parametrize(
     ("expr", "names"),
     [
@@ -110,28 +73,25 @@ def metric_names(expr: str) -> set[str]:
             "histogram_quantile(0.95, x_bucket) > 1e3 and y < bool -0.5", {"x_bucket", "y"}, id="numbers"
         ),
         pytest.param('absent(up{job="x"}) - 1 or vector(0)', {"up"}, id="functions"),
+        pytest.param("max_over_time(sum by (le) (a)[1h:5m]) or b offset 1d", {"a", "b"}, id="subquery"),
+        pytest.param('{__name__="a", job="rate"} or sum(b) by (le)', {"a", "b"}, id="name-matcher"),
     ],
 )
-def test_metric_names_finds_only_series(expr: str, names: set[str]) -> None:
-    assert metric_names(expr) == names
+def test_series_names_finds_only_series(expr: str, names: set[str]) -> None:
+    assert promql.series_names(expr) == names
+
+
+def test_series_names_refuses_what_is_not_promql() -> None:
+    with pytest.raises(promql.PromqlError, match="sum"):
+        promql.series_names("sum(rate(a[5m])")
 
 
 # --- Rendering -----------------------------------------------------------------------------------
 
 
-def test_committed_files_are_a_fresh_render_of_the_config() -> None:
-    rendered = rules.render(rules.load_config(ALERTS / "config.yml"))
-    stale = [name for name, text in rendered.items() if (ALERTS / name).read_text(encoding="utf-8") != text]
-    assert not stale, f"out of date: {stale}; run `make rules` and commit the result"
+def test_alerts_holds_only_the_rendered_rule_files() -> None:
+    """Prometheus loads alerts/*.rules.yml: a stray file there would be loaded too."""
     assert {path.name for path in ALERTS.glob("*.rules.yml")} == set(RULE_FILES)
-
-
-def test_check_mode_reports_stale_files(tmp_path: Path) -> None:
-    assert rules.main(["--check", "--output", str(tmp_path)]) == 1
-    assert rules.main(["--output", str(tmp_path)]) == 0
-    assert rules.main(["--check", "--output", str(tmp_path)]) == 0
-    (tmp_path / rules.ALERTING_FILE).write_text("groups: []\n", encoding="utf-8")
-    assert rules.main(["--check", "--output", str(tmp_path)]) == 1
 
 
 def _changed_config(change: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,7 +108,7 @@ def _changed_config(change: Mapping[str, Any]) -> dict[str, Any]:
 
 def _render_with(change: Mapping[str, Any]) -> dict[str, Any]:
     config = rules.RulesConfig.model_validate(_changed_config(change))
-    return {name: yaml.safe_load(text) for name, text in rules.render(config).items() if name in RULE_FILES}
+    return {name: yaml.safe_load(text) for name, text in rules.render(config).items()}
 
 
 def _expr(documents: Mapping[str, Any], name: str, **labels: str) -> str:
@@ -173,28 +133,28 @@ def _expr(documents: Mapping[str, Any], name: str, **labels: str) -> str:
         ),
         pytest.param(
             {"alerts.budget_exceeded.daily_budget_usd": 5000},
-            "llmopt:budget_utilization:ratio_increase1d",
+            rec.BUDGET_UTILIZATION1D.name,
             {},
             "/ 5000",
             id="budget-utilization",
         ),
         pytest.param(
             {"slos.availability.objective": 0.995},
-            "llmopt:slo_burn_rate:ratio_rate1h",
+            rec.SLO_BURN_RATE.over("1h").name,
             {"slo": "availability"},
             "/ 0.005",
             id="availability-objective",
         ),
         pytest.param(
             {"slos.latency.threshold_seconds": 5.0},
-            "llmopt:slo_errors:ratio_rate5m",
+            rec.SLO_ERRORS.over("5m").name,
             {"slo": "latency"},
             'le="5.0"',
             id="latency-threshold",
         ),
         pytest.param(
             {"alerts.error_budget_low.remaining_below": 0.25},
-            rules.HALT_RULE,
+            rec.OPTIMIZATION_HALT.name,
             {},
             "< bool 0.25",
             id="halt-threshold",
@@ -208,7 +168,7 @@ def _expr(documents: Mapping[str, Any], name: str, **labels: str) -> str:
         ),
         pytest.param(
             {"replica_labels": ["instance", "pod"]},
-            "llmopt:llm_requests:rate5m",
+            rec.LLM_REQUESTS_RATE5M.name,
             {},
             "sum without (instance, pod, model,",
             id="replica-labels",
@@ -335,7 +295,7 @@ def test_every_alert_rule_has_a_firing_case_and_a_near_miss() -> None:
     ]
     quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
     rendered = rules.render(rules.load_config(UNIT_TEST_CONFIG))
-    for alert in _alerts({name: yaml.safe_load(rendered[name]) for name in RULE_FILES}):
+    for alert in _alerts({name: yaml.safe_load(text) for name, text in rendered.items()}):
         name, labels = alert["alert"], alert["labels"]
         fired = any(got_name == name and labels.items() <= got.items() for got_name, got in firing)
         assert fired, f"no firing case: {name} {labels}"
@@ -358,11 +318,11 @@ def test_unit_tests_evaluate_their_groups_in_dependency_order() -> None:
 def test_rules_name_only_declared_metrics_and_recording_rules() -> None:
     documents = _committed()
     recorded = {rule["record"] for rule in _rules_in(documents) if "record" in rule}
-    known = _exposed_names() | recorded | {"up"}
+    known = set(scaling.exposed_names()) | recorded | {"up"}
     unknown = {
         (rule.get("record") or rule.get("alert"), name)
         for rule in _rules_in(documents)
-        for name in metric_names(rule["expr"])
+        for name in promql.series_names(rule["expr"])
         if name not in known
     }
     assert not unknown
@@ -407,10 +367,9 @@ def test_runbooks_belong_to_alerts_and_have_every_section() -> None:
 def test_runbook_queries_parse_and_name_known_series(tmp_path: Path) -> None:
     queries = list(_runbook_queries())
     recorded = {rule["record"] for rule in _rules_in(_committed()) if "record" in rule}
-    known = _exposed_names() | recorded | PROMETHEUS_OWN
-    assert not {
-        (runbook, name) for runbook, query in queries for name in metric_names(query) if name not in known
-    }
+    known = set(scaling.exposed_names()) | recorded | PROMETHEUS_OWN
+    named = {(runbook, name) for runbook, query in queries for name in promql.series_names(query)}
+    assert not {(runbook, name) for runbook, name in named if name not in known}
     # promtool parses every query as a recording rule's expression.
     checked = [
         {"record": f"runbook:query:{index}", "expr": query} for index, (_, query) in enumerate(queries)
@@ -425,19 +384,20 @@ def test_runbook_queries_parse_and_name_known_series(tmp_path: Path) -> None:
 
 
 def test_taxonomy_map_names_rules_that_exist() -> None:
-    mapping = _load(ALERTS / rules.TAXONOMY_MAP_FILE)
-    documents = _committed()
+    mapping = rules.taxonomy_map(rules.load_config(ALERTS / "config.yml"))
     recorded: dict[str, list[dict[str, str]]] = {}
-    for rule in _rules_in(documents):
+    for rule in _rules_in(_committed()):
         if "record" in rule:
             recorded.setdefault(rule["record"], []).append(rule.get("labels", {}))
+    assert mapping
     for taxonomy_id, target in mapping.items():
         assert TAXONOMY_ID.fullmatch(taxonomy_id), taxonomy_id
-        name, _, selector = target.partition("{")
+        (name,) = promql.series_names(target)
         assert name in recorded, f"{taxonomy_id}: {name} is not a recording rule"
-        # A selector on a label the rule itself sets (quantile="0.95") must pick one of its rules.
-        selected = dict(re.findall(r'(\w+)="([^"]*)"', selector))
+        # A matcher on a label the rule itself sets (quantile="0.95") must pick one of its rules.
         static = {
-            key: value for key, value in selected.items() if any(key in set_ for set_ in recorded[name])
+            key: value
+            for key, value in promql.matchers(target).items()
+            if any(key in labels for labels in recorded[name])
         }
         assert any(static.items() <= labels.items() for labels in recorded[name]), f"{taxonomy_id}: {target}"

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+# The names of the recorded series, declared once with the rules (mixin/recorded.py: standard library only).
+from mixin import recorded as rec
+
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^([0-9]+)([smhdw])$")
 _MATCHER = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"$')
@@ -213,8 +216,7 @@ def labels_text(labels: Mapping[str, str], leave_out: Sequence[str] = ()) -> str
 # --- Sections ------------------------------------------------------------------------------------
 
 
-_P95 = "llmopt:llm_request_duration_seconds:quantile_rate5m"
-_BUDGET = "llmopt:slo_error_budget_remaining:ratio"
+_BUDGET = rec.SLO_BUDGET_REMAINING.name
 
 
 def _equals(label: str, value: str) -> str:
@@ -257,15 +259,19 @@ def alerts_section(prometheus: Prometheus, scope: Scope) -> list[str]:
 def slis_section(prometheus: Prometheus, scope: Scope) -> list[str]:
     s = scope.select
     rows: list[tuple[str, str, Callable[[float], str]]] = [
-        ("LLM calls", f"sum({s('llmopt:llm_requests:rate5m')})", per_second),
+        ("LLM calls", f"sum({s(rec.LLM_REQUESTS_RATE5M.name)})", per_second),
         (
             "Error ratio (5m)",
-            f"sum({s('llmopt:llm_request_errors:rate5m')}) / sum({s('llmopt:llm_requests:rate5m')})",
+            f"sum({s(rec.LLM_REQUEST_ERRORS_RATE5M.name)}) / sum({s(rec.LLM_REQUESTS_RATE5M.name)})",
             percent,
         ),
-        ("Latency p95 (5m)", f"max({s(_P95, _equals('quantile', '0.95'))})", duration),
-        ("Average quality score (5m)", f"avg({s('llmopt:llm_quality_score:mean5m')})", score),
-        ("Cost per LLM call (1h)", f"avg({s('llmopt:llm_cost_usd_per_request:ratio_rate1h')})", usd),
+        (
+            "Latency p95 (5m)",
+            f"max({s(rec.LATENCY_QUANTILE5M.name, _equals('quantile', '0.95'))})",
+            duration,
+        ),
+        ("Average quality score (5m)", f"avg({s(rec.QUALITY_MEAN5M.name)})", score),
+        ("Cost per LLM call (1h)", f"avg({s(rec.COST_PER_REQUEST1H.name)})", usd),
     ]
     budgets = {
         labels.get("slo", "?") for labels, _ in prometheus.query(f"min by (slo) ({s(_BUDGET)})", scope.now)
@@ -279,7 +285,7 @@ def slis_section(prometheus: Prometheus, scope: Scope) -> list[str]:
             )
         )
     rows.append(
-        ("Optimization halted (budget under threshold)", f"max({s('llmopt:optimization_halt:bool')})", yes_no)
+        ("Optimization halted (budget under threshold)", f"max({s(rec.OPTIMIZATION_HALT.name)})", yes_no)
     )
     body = [
         (

@@ -1,0 +1,133 @@
+"""Every series the recording rules write, declared once: its name and the labels its rule sets.
+
+``mixin/rules.py`` says how each is computed; the alerts, the dashboards, the runbooks, the metrics
+catalog and ``incident-context`` name them through these objects, never by typing a rule name, so
+renaming one here renames it everywhere, and a test renders everything with another config and
+finds every name still defined.
+
+Names follow ``level:metric:operation``: the level is ``llmopt`` for values of the whole optimizer,
+or the labels kept (``model``, ``error_type``, ``bandit_arm``...) followed by the full metric name;
+the operation ends with its window. The SLO rules take their window from ``alerts/config.yml``, so
+they are :class:`Windowed` families: ``SLO_QUALITY.over("7d")`` is ``llmopt:slo_quality:mean7d``.
+
+Standard library only: ``tools/incident.py`` imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A series name recording rules write, with the labels one rule sets (none for the family)."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def where(self, **labels: str) -> Recorded:
+        """The series of the one rule of this family that sets ``labels``: ``quantile="0.95"``."""
+        return Recorded(self.name, (*self.labels, *labels.items()))
+
+    @property
+    def selector(self) -> str:
+        """A selector of exactly these series: the name, with the labels the rule sets."""
+        return self.select()
+
+    def select(self, *matchers: str) -> str:
+        """A selector with more ``matchers`` (``'model=~"$model"'``) before the labels the rule sets."""
+        parts = [*matchers, *(f'{label}="{value}"' for label, value in self.labels)]
+        return f"{self.name}{{{', '.join(parts)}}}" if parts else self.name
+
+
+@dataclass(frozen=True)
+class Windowed:
+    """Recorded series that differ only by a window ``alerts/config.yml`` sets: ``prefix<window>``."""
+
+    prefix: str
+
+    def over(self, window: str) -> Recorded:
+        return Recorded(f"{self.prefix}{window}")
+
+    @property
+    def pattern(self) -> str:
+        """The names for prose: ``llmopt:slo_burn_rate:ratio_rate<window>``."""
+        return f"{self.prefix}<window>"
+
+
+# --- LLM calls (group llmopt.requests) ------------------------------------------------------------
+LLM_REQUESTS_RATE5M = Recorded("llmopt:llm_requests:rate5m")
+LLM_REQUEST_ERRORS_RATE5M = Recorded("llmopt:llm_request_errors:rate5m")
+LLM_REQUEST_ERRORS_RATIO5M = Recorded("llmopt:llm_request_errors:ratio_rate5m")
+LLM_REQUESTS_SUCCESS_RATIO5M = Recorded("llmopt:llm_requests_success:ratio_rate5m")
+ERRORS_BY_TYPE_RATE5M = Recorded("error_type:llmopt_llm_request_errors:rate5m")
+LATENCY_BUCKETS_RATE5M = Recorded("llmopt:llm_request_duration_seconds_bucket:rate5m")
+# One rule per quantile, with the label quantile="0.95".
+LATENCY_QUANTILE5M = Recorded("llmopt:llm_request_duration_seconds:quantile_rate5m")
+LATENCY_MEAN5M = Recorded("llmopt:llm_request_duration_seconds:mean5m")
+
+# --- Models, quality, tokens (group llmopt.models) ------------------------------------------------
+QUALITY_MEAN5M = Recorded("llmopt:llm_quality_score:mean5m")
+QUALITY_MEAN1H = Recorded("llmopt:llm_quality_score:mean1h")
+QUALITY_IMPROVEMENT1H = Recorded("llmopt:llm_quality_improvement:ratio_mean1h")
+MODEL_LATENCY_MEAN1H = Recorded("model:llmopt_llm_request_duration_seconds:mean1h")
+MODEL_QUALITY_MEAN1H = Recorded("model:llmopt_llm_quality_score:mean1h")
+MODEL_DIMENSION_QUALITY_MEAN1H = Recorded("model_dimension:llmopt_llm_quality_dimension_score:mean1h")
+TOKENS_PER_REQUEST_MEAN1H = Recorded("llmopt:llm_request_tokens:mean1h")
+CACHED_TOKENS_RATIO1H = Recorded("llmopt:llm_cached_tokens:ratio_rate1h")
+
+# --- Cost (group llmopt.cost) ---------------------------------------------------------------------
+COST_PER_REQUEST1H = Recorded("llmopt:llm_cost_usd_per_request:ratio_rate1h")
+COST_PER_SUCCESS1H = Recorded("llmopt:llm_cost_usd_per_successful_request:ratio_rate1h")
+SPEND1D = Recorded("llmopt:spend_usd:increase1d")
+SPEND_BY_CATEGORY1D = Recorded("category:llmopt_spend_usd:increase1d")
+BUDGET_UTILIZATION1D = Recorded("llmopt:budget_utilization:ratio_increase1d")
+SAVINGS1D = Recorded("llmopt:llm_cost_savings_usd:increase1d")
+SAVINGS_RATIO1D = Recorded("llmopt:llm_cost_savings:ratio_increase1d")
+SPEND_CHANGE1D = Recorded("llmopt:spend_usd:change_ratio_1d")
+SPEND_TREND1D = Recorded("llmopt:spend_usd:trend_1d")
+
+# --- User feedback (group llmopt.feedback) --------------------------------------------------------
+THUMBS1D = Recorded("llmopt:feedback_thumbs:increase1d")
+THUMBS_UP_RATIO1D = Recorded("llmopt:feedback_thumbs_up:ratio_increase1d")
+THUMBS_DOWN_RATIO1D = Recorded("llmopt:feedback_thumbs_down:ratio_increase1d")
+NPS_RESPONSES7D = Recorded("llmopt:feedback_nps_responses:increase7d")
+NPS7D = Recorded("llmopt:feedback_nps:score_increase7d")
+CSAT7D = Recorded("llmopt:feedback_csat:ratio_increase7d")
+
+# --- Experiments, bandits, parameters, ROI (group llmopt.optimization) ----------------------------
+EXPERIMENTS_WON_RATIO30D = Recorded("llmopt:experiments_won:ratio_increase30d")
+WINNER_IMPROVEMENT_MEAN30D = Recorded("llmopt:experiment_winner_improvement_ratio:mean30d")
+EXPERIMENT_SAMPLE_SIZE_MEAN30D = Recorded("llmopt:experiment_sample_size:mean30d")
+EXPERIMENT_DURATION_MEAN30D = Recorded("llmopt:experiment_duration_seconds:mean30d")
+PARAMETER_UPDATES1H = Recorded("llmopt:parameter_updates:increase1h")
+BANDIT_EXPLORE_RATIO1H = Recorded("bandit:llmopt_bandit_pulls_explore:ratio_rate1h")
+BANDIT_REWARD_MEAN1D = Recorded("bandit:llmopt_bandit_reward:mean1d")
+ARM_REWARD_SUM1D = Recorded("bandit_arm:llmopt_bandit_reward_sum:increase1d")
+ARM_REWARD_COUNT1D = Recorded("bandit_arm:llmopt_bandit_reward_count:increase1d")
+ARM_REWARD_SQUARES1D = Recorded("bandit_arm:llmopt_bandit_reward_squares:increase1d")
+ARM_REWARD_MEAN1D = Recorded("bandit_arm:llmopt_bandit_reward:mean1d")
+ARM_REWARD_CI95_HALF_WIDTH1D = Recorded("bandit_arm:llmopt_bandit_reward:ci95_half_width1d")
+# Two rules, with the label bound="lower" and bound="upper".
+ARM_REWARD_CI95_1D = Recorded("bandit_arm:llmopt_bandit_reward:ci95_1d")
+ROI_MULTIPLE30D = Recorded("llmopt:roi_multiple:ratio_increase30d")
+ROI_PAYBACK30D = Recorded("llmopt:roi_payback_period_seconds:ratio_rate30d")
+
+# --- Incidents (group llmopt.incidents) -----------------------------------------------------------
+INCIDENTS30D = Recorded("llmopt:incidents:increase30d")
+INCIDENTS_RESOLVED30D = Recorded("llmopt:incidents_resolved:increase30d")
+INCIDENT_DOWNTIME30D = Recorded("llmopt:incident_downtime_seconds:increase30d")
+MTBF30D = Recorded("llmopt:incident_time_between_failures_seconds:mean30d")
+MTTR30D = Recorded("llmopt:incident_time_to_recovery_seconds:mean30d")
+
+# --- SLOs (slo.rules.yml); each rule of an SLO with budget carries the label slo="<name>" ----------
+SLO_OBJECTIVE = Recorded("llmopt:slo_objective:ratio")
+SLO_ERRORS = Windowed("llmopt:slo_errors:ratio_rate")
+SLO_BURN_RATE = Windowed("llmopt:slo_burn_rate:ratio_rate")
+SLO_BUDGET_REMAINING = Recorded("llmopt:slo_error_budget_remaining:ratio")
+SLO_AVAILABILITY = Windowed("llmopt:slo_availability:ratio_rate")
+SLO_LATENCY = Windowed("llmopt:slo_latency:ratio_rate")
+SLO_QUALITY = Windowed("llmopt:slo_quality:mean")
+SLO_COST = Windowed("llmopt:slo_cost_usd_per_successful_request:ratio_rate")
+# 1 when an SLO's error budget is nearly spent: the optimizer halts (client: should_halt_optimization).
+OPTIMIZATION_HALT = Recorded("llmopt:optimization_halt:bool")
