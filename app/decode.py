@@ -22,12 +22,21 @@ import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 
-from app.events import ACTIONS, EVENT_TYPES, EVENTS, LABEL_PATTERN, PATTERN_MEANINGS, Event, Rule, seconds
+from app.events import (
+    ACTIONS,
+    EVENT_TYPES,
+    EVENTS,
+    LABEL_PATTERN,
+    PATTERN_MEANINGS,
+    RULE_NAMESPACE,
+    Event,
+    Rule,
+    seconds,
+)
 
 # --- What a refusal says ------------------------------------------------------------------------
 
@@ -124,14 +133,11 @@ def _is_nullable(annotation: Any) -> bool:
     return ("type", type(None)) in _walk(annotation)
 
 
-def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
-    """A function giving the values of ``names`` of an object as a tuple."""
-    if not names:
-        return lambda _: ()
-    if len(names) == 1:
-        name = names[0]
-        return lambda obj: (getattr(obj, name),)
-    return attrgetter(*names)
+_LABEL = re.compile(LABEL_PATTERN)
+# Label values known to match the pattern: they repeat (models, providers...), so each is matched
+# once. Bounded; past the bound new values are matched every time.
+_GOOD_LABELS: set[object] = {None}
+_GOOD_LABELS_MAX = 50_000
 
 
 @dataclass(frozen=True)
@@ -147,25 +153,52 @@ class _Window:
 
 @dataclass(frozen=True)
 class _Checks:
-    """The checks of one contract struct beyond its field types."""
+    """The checks of one contract struct beyond its field types.
+
+    ``passes`` makes them all in one expression, generated from the same declarations, for the
+    common case of an event that passes: one call, no loop. Only an event it fails is checked
+    again, check by check, to say what is wrong.
+    """
 
     label_fields: tuple[str, ...]  # fields holding a label value (or None)
-    labels: Callable[[Any], tuple[Any, ...]]  # their values
     label_lists: tuple[str, ...]  # fields holding lists of label values
     times: tuple[str, ...]  # timestamp fields besides ``timestamp``
     rules: tuple[Rule, ...]
+    # (event, now, window bounds as seconds and as datetimes) -> every check passes
+    passes: Callable[[Any, float, float, float, datetime, datetime], bool]
 
     @classmethod
     def of(cls, event: type[Event]) -> _Checks:
         fields = msgspec.structs.fields(event)
         labels = tuple(f.name for f in fields if _is_label(f.type) and not _is_label_list(f.type))
-        return cls(
-            labels,
-            _getter(labels),
-            tuple(f.name for f in fields if _is_label_list(f.type)),
-            tuple(f.name for f in fields if _is_time(f.type) and f.name != "timestamp"),
-            event.RULES,
-        )
+        label_lists = tuple(f.name for f in fields if _is_label_list(f.type))
+        times = tuple(f.name for f in fields if _is_time(f.type) and f.name != "timestamp")
+        return cls(labels, label_lists, times, event.RULES, _passes(labels, label_lists, times, event.RULES))
+
+
+def _passes(
+    labels: Sequence[str], label_lists: Sequence[str], times: Sequence[str], rules: Sequence[Rule]
+) -> Callable[[Any, float, float, float, datetime, datetime], bool]:
+    """Every check of :meth:`EventDecoder._checked` as one expression (true when all pass)."""
+    terms = [
+        # W3C ids are not all zeros.
+        '(e.trace_id is None or e.trace_id.strip("0") != "")',
+        '(e.span_id is None or e.span_id.strip("0") != "")',
+        # The time within the window: a number (Unix seconds) or a datetime.
+        "(e.timestamp is None or (low <= e.timestamp <= high if e.timestamp.__class__ is float "
+        "else low_time <= e.timestamp <= high_time))",
+        *(f"low <= seconds(e.{name}) <= high" for name in times),
+    ]
+    if labels:
+        # Label values already matched: the common case.
+        terms.append(f"good.issuperset(({''.join(f'e.{name}, ' for name in labels)}))")
+    terms += [f"good.issuperset(e.{name})" for name in label_lists]
+    if rules:
+        terms.append(f"not ({' or '.join(f'({rule.broken_when})' for rule in rules)})")
+    namespace = {**RULE_NAMESPACE, "good": _GOOD_LABELS}
+    source = f"lambda e, now, low, high, low_time, high_time: {' and '.join(terms)}"
+    passes: Callable[[Any, float, float, float, datetime, datetime], bool] = eval(source, namespace)
+    return passes
 
 
 _COMMON = tuple(field.name for field in msgspec.structs.fields(Event))
@@ -174,13 +207,40 @@ _COMMON = tuple(field.name for field in msgspec.structs.fields(Event))
 @dataclass(frozen=True)
 class _Action:
     """One action of a wire struct: its struct, its own fields, and which must be sent, which may
-    not be null."""
+    not be null. ``convert`` makes the struct of a wire struct that is valid for the action, in one
+    expression generated from the same declarations (None when it is not: then
+    :meth:`EventDecoder._as_action` says why)."""
 
     struct: type[Event]
     fields: tuple[str, ...]
     required: frozenset[str]
     not_null: frozenset[str]
     others: tuple[str, ...]  # fields of the other actions, which must be absent
+    convert: Callable[[Any], Event | None]
+
+
+def _converter(
+    struct: type[Event], own: Sequence[msgspec.structs.FieldInfo], others: Sequence[str]
+) -> Callable[[Any], Event | None]:
+    valid = [f"w.{name} is UNSET" for name in others]
+    arguments = ["action=w.action", *(f"{name}=w.{name}" for name in _COMMON)]
+    for field in own:
+        if field.required:
+            valid.append(f"w.{field.name} is not UNSET")
+        if not _is_nullable(field.type):
+            valid.append(f"w.{field.name} is not None")
+        if field.required:
+            arguments.append(f"{field.name}=w.{field.name}")
+        else:
+            default = (
+                f"{field.default_factory.__name__}()"
+                if field.default_factory is not msgspec.NODEFAULT
+                else repr(field.default)
+            )
+            arguments.append(f"{field.name}=(w.{field.name} if w.{field.name} is not UNSET else {default})")
+    source = f"lambda w: Struct({', '.join(arguments)}) if {' and '.join(valid) or 'True'} else None"
+    convert: Callable[[Any], Event | None] = eval(source, {"UNSET": msgspec.UNSET, "Struct": struct})
+    return convert
 
 
 def _wire_struct(
@@ -218,12 +278,14 @@ def _wire_struct(
     for name, struct in actions.items():
         own = [f for f in msgspec.structs.fields(struct) if f.name not in _COMMON and f.name != "action"]
         names = tuple(f.name for f in own)
+        others = tuple(field for field in merged if field not in names)
         by_action[name] = _Action(
             struct,
             names,
             frozenset(f.name for f in own if f.required),
             frozenset(f.name for f in own if not _is_nullable(f.type)),
-            tuple(field for field in merged if field not in names),
+            others,
+            _converter(struct, own, others),
         )
     return wire, by_action
 
@@ -259,12 +321,6 @@ _DECODED: tuple[type[Event], ...] = (
 )
 _CHECKS: dict[type[Event], _Checks] = {struct: _Checks.of(struct) for struct in EVENTS}
 AnyEvent = Union[_DECODED]  # type: ignore[valid-type]
-
-_LABEL = re.compile(LABEL_PATTERN)
-# Label values known to match the pattern: they repeat (models, providers...), so each is matched
-# once. Bounded; past the bound new values are matched every time.
-_GOOD_LABELS: set[object] = {None}
-_GOOD_LABELS_MAX = 50_000
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True):
@@ -337,8 +393,27 @@ class EventDecoder:
                 return self._explain(body, now)
         except (msgspec.DecodeError, UnicodeDecodeError):
             return self._explain(body, now)
-        problems: list[Problem] = []
         window = self._window(now)
+        low, high, low_time, high_time = window.low, window.high, window.low_time, window.high_time
+        checks_of, actions_of = _CHECKS, _ACTIONS_OF
+        events: list[Event] = []
+        for event in decoded:
+            checks = checks_of.get(event.__class__)
+            if checks is None:
+                # A wire struct: the struct of its action, if it is valid for it.
+                event = actions_of[event.__class__][event.action].convert(event)
+                if event is None:
+                    return self._checked_all(decoded, window)
+                checks = checks_of[event.__class__]
+            if not checks.passes(event, now, low, high, low_time, high_time):
+                return self._checked_all(decoded, window)
+            events.append(event)
+        return events
+
+    def _checked_all(self, decoded: Sequence[Any], window: _Window) -> list[Event]:
+        """The events of ``decoded`` after every check, each of its action's struct; raises
+        :class:`InvalidEvents` naming every problem."""
+        problems: list[Problem] = []
         events = [self._checked(event, index, window, problems) for index, event in enumerate(decoded)]
         if problems:
             raise InvalidEvents(problems, [e.type for e in decoded], self.max_problems)
@@ -359,7 +434,7 @@ class EventDecoder:
                 return None
         checks = _CHECKS[type(event)]
         found = len(problems)
-        if not _GOOD_LABELS.issuperset(checks.labels(event)):
+        if not _GOOD_LABELS.issuperset(getattr(event, name) for name in checks.label_fields):
             for name in checks.label_fields:
                 value = getattr(event, name)
                 if not _is_good_label(value):

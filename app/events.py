@@ -17,6 +17,7 @@ step fail: a body that decodes is applied whole.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,6 +92,10 @@ def seconds(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else value
 
 
+# What a rule's expression may name besides the event and now.
+RULE_NAMESPACE: dict[str, object] = {"seconds": seconds}
+
+
 def doc(description: str, example: object) -> Meta:
     """A field's description and example, as the schema and the docs show them."""
     return Meta(description=description, examples=[example])
@@ -101,39 +106,37 @@ def doc(description: str, example: object) -> Meta:
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule across fields of one event: ``is_broken(event, now)`` says whether the event, received
-    at ``now`` (Unix seconds), breaks it; ``field`` is what the client should fix, and ``text`` the
-    rule as the docs and the refusal state it."""
+    """A rule across fields of one event. ``broken_when`` is a Python expression over the event
+    ``e`` and ``now``, the time it was received (Unix seconds), that is true when the event breaks
+    the rule; ``field`` is what the client should fix, and ``text`` the rule as the docs and the
+    refusal state it. An expression rather than a function, so that the decoder can check all the
+    rules of an event in one expression (see ``app.decode``)."""
 
     field: str
     text: str
-    is_broken: Callable[[Any, float], bool]
+    broken_when: str
     # For a rule that at least one of several fields be given: those fields.
     one_of: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def is_broken(self) -> Callable[[Any, float], bool]:
+        """The rule as a function of the event and ``now``."""
+        test: Callable[[Any, float], bool] = eval(f"lambda e, now: {self.broken_when}", RULE_NAMESPACE)
+        return test
 
 
 def pair(first: str, second: str) -> tuple[Rule, Rule]:
     """``first`` and ``second`` are given together or not at all."""
     return (
-        Rule(
-            second,
-            f"{second} is required with {first}",
-            lambda e, now: getattr(e, first) is not None and getattr(e, second) is None,
-        ),
-        Rule(
-            first,
-            f"{first} is required with {second}",
-            lambda e, now: getattr(e, second) is not None and getattr(e, first) is None,
-        ),
+        Rule(second, f"{second} is required with {first}", f"e.{first} is not None and e.{second} is None"),
+        Rule(first, f"{first} is required with {second}", f"e.{second} is not None and e.{first} is None"),
     )
 
 
 def at_most(field: str, bound: str, why: str) -> Rule:
     """``field`` is not greater than ``bound`` (another field of the event)."""
     return Rule(
-        field,
-        f"{field} cannot exceed {bound} ({why})",
-        lambda e, now: getattr(e, field) is not None and getattr(e, field) > getattr(e, bound),
+        field, f"{field} cannot exceed {bound} ({why})", f"e.{field} is not None and e.{field} > e.{bound}"
     )
 
 
@@ -142,7 +145,7 @@ def one_of(*fields: str) -> Rule:
     return Rule(
         fields[0],
         f"at least one of {', '.join(fields)} is required",
-        lambda e, now: all(getattr(e, field) is None for field in fields),
+        " and ".join(f"e.{field} is None" for field in fields),
         fields,
     )
 
@@ -246,19 +249,19 @@ class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
         Rule(
             "error_type",
             "error_type is only allowed when status is error",
-            lambda e, now: e.error_type is not None and e.status != "error",
+            'e.error_type is not None and e.status != "error"',
         ),
         at_most("cached_tokens", "input_tokens", "cached tokens are prompt tokens"),
         *pair("experiment_id", "variant_id"),
         Rule(
             "arm_id",
             "parameter_value needs arm_id",
-            lambda e, now: e.parameter_value is not None and e.arm_id is None,
+            "e.parameter_value is not None and e.arm_id is None",
         ),
         Rule(
             "parameter",
             "parameter_value needs parameter",
-            lambda e, now: e.parameter_value is not None and e.parameter is None,
+            "e.parameter_value is not None and e.parameter is None",
         ),
     )
     URGENT = ("status", "error")
@@ -337,12 +340,12 @@ class ExperimentCompleted(Event, tag="experiment", kw_only=True, frozen=True):
         Rule(
             "improvement",
             "a completed experiment with a winner needs improvement",
-            lambda e, now: e.winner is not None and e.improvement is None,
+            "e.winner is not None and e.improvement is None",
         ),
         Rule(
             "winner",
             "improvement needs a winner",
-            lambda e, now: e.winner is None and e.improvement is not None,
+            "e.winner is None and e.improvement is not None",
         ),
     )
     SETS_STATE = True
@@ -541,7 +544,7 @@ class IncidentResolved(Event, tag="incident", kw_only=True, frozen=True):
         Rule(
             "opened_at",
             "opened_at is not after the resolution (the event's time)",
-            lambda e, now: seconds(e.opened_at) > (now if e.timestamp is None else seconds(e.timestamp)),
+            "seconds(e.opened_at) > (now if e.timestamp is None else seconds(e.timestamp))",
         ),
     )
     SETS_STATE = True
