@@ -9,7 +9,6 @@ import datetime
 import functools
 import json
 import re
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from mixin import dashboards, promql, rules, scaling
-from tests.processes import EXPORTER, PROMETHEUS, PROMTOOL, free_port, running
+from tests.processes import DOCKER_COMPOSE, EXPORTER, NODE, PROMETHEUS, PROMTOOL, free_port, running
 from tools import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,7 +286,7 @@ def _broken() -> Dashboard:
 
 
 def test_dashboards_satisfy_grafana_schema(tmp_path: Path) -> None:
-    assert TSC.is_file() and shutil.which("node"), (
+    assert TSC.is_file() and Path(NODE).exists(), (
         "run make tools (scripts/ensure-tools.sh) for the schema check"
     )
     for name, dashboard in _committed().items():
@@ -311,7 +310,7 @@ def test_dashboards_satisfy_grafana_schema(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     result = subprocess.run(
-        ["node", str(TSC), "-p", "tsconfig.json"],
+        [NODE, str(TSC), "-p", "tsconfig.json"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -345,11 +344,9 @@ def test_provisioning_loads_the_dashboards_and_the_data_source() -> None:
 
 def test_docker_compose_file_is_valid() -> None:
     """docker-compose parses and interpolates the file (no Docker engine needed)."""
-    assert shutil.which("docker-compose"), (
-        "run make tools (scripts/ensure-tools.sh) to install docker-compose"
-    )
+    assert Path(DOCKER_COMPOSE).exists(), "run make tools (scripts/ensure-tools.sh) to install docker-compose"
     result = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "config", "--quiet"],
+        [DOCKER_COMPOSE, "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
         text=True,
         check=False,
