@@ -554,6 +554,20 @@ def test_variables_offer_the_values_the_test_uses(prometheus: Callable[[str], di
             assert VARIABLES[variable["name"]] in values, (variable["name"], values)
 
 
+def test_the_alerts_the_simulator_announces_fire(prometheus: Callable[[str], dict[str, Any]]) -> None:
+    """The simulator's summary names the alerts its traffic fires (their `for` aside), and one it
+    stays under."""
+
+    def firing() -> set[tuple[str, str]]:
+        result = prometheus('ALERTS{alertstate="firing"}')["data"]["result"]
+        return {(sample["metric"]["alertname"], sample["metric"].get("slo", "")) for sample in result}
+
+    expected = {(name, slo) for name, slos, _ in simulate.EXPECTED_ALERTS for slo in slos or ("",)}
+    # Rule groups evaluate one after another, and some alerts read recording rules of other groups.
+    _wait_for(lambda: expected <= firing(), f"{sorted(expected)} fire")
+    assert not set(simulate.QUIET_ALERTS) & {name for name, _ in firing()}
+
+
 def _merged_tables() -> list[tuple[str, dict[str, Any]]]:
     return [
         (f"{dashboard['uid']}/{panel['title']}", panel)
