@@ -280,6 +280,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--url", default="http://127.0.0.1:9477", help="the exporter's base URL")
+    parser.add_argument("--token", default=None, help="the exporter's ingest token, if it asks for one")
     parser.add_argument("--iterations", type=int, default=500, help="requests to simulate")
     parser.add_argument("--pause", type=float, default=0.05, help="seconds between requests")
     parser.add_argument("--seed", type=int, default=None, help="seed of the simulation")
@@ -306,7 +307,8 @@ def main() -> int:
             )
             return 2
 
-    with Client(args.url, flush_interval=1.0) as client:
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+    with Client(args.url, flush_interval=1.0, headers=headers) as client:
         logger = get_logger(SERVICE, "demo", client=client, component="optimizer")
         guard = HaltGuard(args.prometheus, cache_seconds=5) if args.prometheus else None
         run(client, args.iterations, args.pause, random.Random(args.seed), logger, guard, provider)

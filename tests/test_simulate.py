@@ -13,20 +13,12 @@ import pytest
 from tests.exposition import key, samples
 from tests.processes import EXPORTER, exporter_process, free_port
 from tests.receivers import HttpReceiver
-from tools.simulate import EXPECTED_ALERTS, QUIET_ALERTS, Progress, Simulation, Tally, ticks
+from tools.simulate import EXPECTED_ALERTS, QUIET_ALERTS, Progress, Tally, story
 
 
 def test_same_seed_same_events() -> None:
-    def story(seed: int) -> list[object]:
-        simulation = Simulation(duration=10, rate=20, seed=seed)
-        return [
-            simulation.opening(),
-            *(simulation.step(p, 1.0) for p in ticks(10, 1.0)),
-            simulation.closing(),
-        ]
-
-    assert story(3) == story(3)
-    assert story(3) != story(4)
+    assert story(10, 20, seed=3) == story(10, 20, seed=3)
+    assert story(10, 20, seed=3) != story(10, 20, seed=4)
 
 
 def test_simulate_command_feeds_a_real_exporter(tmp_path: Path) -> None:
@@ -154,18 +146,10 @@ def test_simulate_names_the_token_setting_when_refused(tmp_path: Path) -> None:
     assert "answered 401" in result.stderr and "--token or LLMOPT_SIMULATE_TOKEN" in result.stderr
 
 
-def _story_calls(duration: float, rate: float, seed: int) -> list[dict[str, object]]:
-    simulation = Simulation(duration, rate, seed)
-    events = simulation.opening()
-    for fraction in ticks(duration, 1.0):
-        events += simulation.step(fraction, 1.0)
-    return [event for event in events + simulation.closing() if event["type"] == "llm_request"]
-
-
 @pytest.mark.parametrize("seed", [7, 8])
 def test_each_llm_call_span_reaches_the_otlp_endpoint_with_its_events_ids(tmp_path: Path, seed: int) -> None:
     """The trace id of each LLM call (its exemplar) is a span's in the trace backend."""
-    calls = _story_calls(10, 20, seed)
+    calls = [event for event in story(10, 20, seed) if event["type"] == "llm_request"]
     with exporter_process(tmp_path) as url, HttpReceiver() as backend:
         otlp = ["--rate", "20", "--fast", "--otlp", backend.url]
         result = subprocess.run(

@@ -303,6 +303,16 @@ def ticks(duration: float, tick_seconds: float) -> Iterator[float]:
         yield index / steps
 
 
+def story(duration: float, rate: float, seed: int = 7, tick_seconds: float = 1.0) -> list[Event]:
+    """Every event a run with these arguments posts, in order (what the exporter and the trace backend
+    should have seen)."""
+    simulation = Simulation(duration, rate, seed)
+    events = simulation.opening()
+    for fraction in ticks(duration, tick_seconds):
+        events += simulation.step(fraction, tick_seconds)
+    return events + simulation.closing()
+
+
 class Refused(Exception):
     """The exporter refuses the simulator itself (401 or 403): every further batch would fail too."""
 
