@@ -19,10 +19,10 @@ from typing import Any
 
 def message_lines(payload: dict[str, Any]) -> list[str]:
     """What a person would read of a Slack webhook message: its text, each attachment's title and text."""
-    lines = [payload["text"]] if payload.get("text") else []
+    parts = [payload.get("text")]
     for attachment in payload.get("attachments", []):
-        lines += [part for part in (attachment.get("title"), attachment.get("text")) if part]
-    return lines
+        parts += [attachment.get("title"), attachment.get("text")]
+    return [part.rstrip() for part in parts if part and part.strip()]
 
 
 class Handler(BaseHTTPRequestHandler):
