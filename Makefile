@@ -8,24 +8,33 @@ ARGS ?=
 .PHONY: help venv tools run test lint format generate bench soak clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml client/pyproject.toml
+# TOOLS_DIR: where scripts/ensure-tools.sh puts Prometheus, Alertmanager, docker-compose, Node.js...
+include scripts/tools.env
+
+# What make run needs: the service with its runtime dependencies, and the client (standard library
+# only) for the examples. The targets that test, lint or measure add the development extras on top.
+$(VENV)/.installed-runtime: pyproject.toml client/pyproject.toml
+	@echo "make: installing llmopt-exporter with its runtime dependencies (PyPI) and the client into $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
-	$(VENV)/bin/pip install --quiet -e ./client
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e . -e ./client
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-runtime pyproject.toml
+	@echo "make: installing the development extras of pyproject.toml (pytest, ruff, mypy, ...) into $(VENV)"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed ## Create the virtualenv and install the project with its dev tools
 
-tools: ## Install what the tests run when missing: Prometheus, Alertmanager, docker-compose, the dashboard schema check
+tools: ## Unpack what the tests run into .tools (Prometheus, Alertmanager, docker-compose, Node.js); no root, no service
 	@scripts/ensure-tools.sh
 
-run: venv ## Start the exporter with the default settings (ARGS="--port 9500" to change them)
+run: $(VENV)/.installed-runtime ## Start the exporter (runtime dependencies only; ARGS="--port 9500" to change the settings)
 	$(VENV)/bin/llmopt-exporter $(ARGS)
 
-test: venv tools lint ## Lint, then run every test: unit, contract, promtool/amtool, end-to-end (what CI runs)
+test: tools venv lint ## Lint, then run every test: unit, contract, promtool/amtool, end-to-end (what CI runs)
 	$(PY) -m pytest
 
 lint: venv ## ruff (lint and format check) and mypy --strict
@@ -46,5 +55,5 @@ bench: venv ## Benchmarks against the real process and Pushgateway; rewrites doc
 soak: venv ## Soak the real exporter on loopback for 3 minutes: zero 5xx, flat memory; writes docs/benchmarks.md
 	$(PY) bench/soak.py $(ARGS)
 
-clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean: ## Remove the virtualenv, the tools directory and caches
+	rm -rf $(VENV) $(TOOLS_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis

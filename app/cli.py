@@ -16,11 +16,20 @@ from app.config import ENV_PREFIX, ConfigError, Settings, load_settings
 log = logging.getLogger("llmopt_exporter")
 
 
+def _default_text(value: object) -> str:
+    """A setting's default as one would write it in the YAML file; "none" when it has none."""
+    if value is None or value in ([], {}, ""):
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _settings_help() -> str:
     lines = ["settings (YAML key = environment variable; flags beat the environment, which beats the file):"]
     for name, field in Settings.model_fields.items():
-        default = field.default
-        lines.append(f"  {name:<18} {ENV_PREFIX + name.upper():<26} default {default!r}")
+        default = _default_text(field.get_default(call_default_factory=True))
+        lines.append(f"  {name:<18} {ENV_PREFIX + name.upper():<26} default {default}")
         lines.append(f"      {field.description}")
     return "\n".join(lines)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,35 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.processes import free_port, stop, wait_http_ok
+from tests.processes import TOOLS_BIN, free_port, stop, wait_http_ok
 
 EXPORTER = Path(sys.executable).parent / "llmopt-exporter"
-PUSHGATEWAY = Path("/usr/bin/prometheus-pushgateway")
-WRK = "wrk"
+# Put into the project's tools directory by `scripts/ensure-tools.sh bench`, as the tests' programs are.
+PUSHGATEWAY = TOOLS_BIN / "pushgateway"
+WRK = str(TOOLS_BIN / "wrk")
 POST_LUA = Path(__file__).with_name("post.lua")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ENSURE_TOOLS = Path(__file__).resolve().parents[1] / "scripts" / "ensure-tools.sh"
 
 
 def ensure_tools() -> None:
-    """Install wrk and Pushgateway (Debian packages) when missing; fail clearly otherwise."""
-    missing = [
-        package
-        for package, present in (
-            ("wrk", shutil.which(WRK) is not None),
-            ("prometheus-pushgateway", PUSHGATEWAY.exists()),
-        )
-        if not present
-    ]
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        sys.exit(f"bench: {' and '.join(missing)} missing; install them: apt-get install {' '.join(missing)}")
-    print(f"bench: installing {' '.join(missing)}", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env
-    )
+    """Unpack wrk and Pushgateway into the tools directory when missing (no root, no service)."""
+    if subprocess.run([str(ENSURE_TOOLS), "bench"], check=False).returncode != 0:
+        sys.exit("bench: scripts/ensure-tools.sh bench could not provide wrk and Pushgateway (see above)")
 
 
 @dataclass

@@ -3,13 +3,19 @@
 An epsilon-greedy bandit picks a temperature for each request, an A/B experiment compares two
 prompts, a fake LLM answers (sometimes it fails), and every step is reported: the LLM call with its
 tokens, cost and quality, the bandit's pulls and rewards, parameter updates, the budget. Each
-request is traced (the seed's process_request, ab_test_selection, bandit_selection, llm_call and
-quality_evaluation spans), failures are logged as JSON lines and counted by the exporter, and with
---prometheus the loop asks the halt guard before it starts the experiment or changes a parameter.
+request is traced (the process_request, ab_test_selection, bandit_selection, llm_call and
+quality_evaluation spans of the client's OptimizerTracer), failures are logged as JSON lines and
+counted by the exporter, and with --prometheus the loop asks the halt guard before it starts the
+experiment or changes a parameter. Every 50 requests (a round) it prints one status line.
 
     make run                                     # in one terminal
     .venv/bin/python examples/optimizer_loop.py  # in another, then look at /metrics
     .venv/bin/python examples/optimizer_loop.py --prometheus http://127.0.0.1:9090
+    .venv/bin/python examples/optimizer_loop.py --otlp http://127.0.0.1:4318   # spans to Tempo
+
+--otlp sends the spans to an OTLP/HTTP endpoint (Tempo in docker-compose.yml) through the
+OpenTelemetry SDK (pip install opentelemetry-sdk; make venv has it), so the trace ids of the
+exporter's exemplars open these traces.
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from llmopt_client import (
     BanditPull,
@@ -35,10 +45,17 @@ from llmopt_client import (
     get_logger,
 )
 
+from tools import otlp
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+
 ARMS = {"t0.2": 0.2, "t0.7": 0.7, "t1.0": 1.0}
 VARIANTS = ("control", "concise")
 EXPERIMENT = "prompt-style-v1"
 MODEL = "toy-model"
+SERVICE = "toy-optimizer"
+ROUND = 50  # requests per round: the parameter update, the experiment's progress, a status line
 
 
 class ProviderTimeout(Exception):
@@ -71,6 +88,30 @@ class Mean:
         return self.total / self.count if self.count else 0.0
 
 
+@dataclass
+class Round:
+    """What one status line reports."""
+
+    number: int
+    rounds: int
+    requests: int
+    failed: int
+    best_arm: str
+    best_reward: float
+    qualities: dict[str, float]  # mean quality by variant
+
+
+def status_line(round_: Round, client: Client) -> str:
+    """Requests and failures so far, the bandit's best arm, the variants' quality, event delivery."""
+    stats = client.stats
+    variants = ", ".join(f"{variant} {quality:.1f}" for variant, quality in round_.qualities.items())
+    return (
+        f"round {round_.number}/{round_.rounds}: {round_.requests} requests, {round_.failed} failed; "
+        f"best arm {round_.best_arm} (reward {round_.best_reward:.2f}); quality {variants or 'n/a'}; "
+        f"events sent {stats.sent}, pending {stats.pending}, failed {stats.failed}, dropped {stats.dropped}"
+    )
+
+
 def is_halted(guard: HaltGuard | None, logger: StructuredLogger, action: str) -> bool:
     """Whether the error budget forbids ``action`` now (never without a guard)."""
     if guard is None:
@@ -88,8 +129,9 @@ def run(
     rng: random.Random,
     logger: StructuredLogger,
     guard: HaltGuard | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> None:
-    tracer = OptimizerTracer("toy-optimizer")
+    tracer = OptimizerTracer(SERVICE, tracer_provider=tracer_provider)
     client.emit(BudgetLimit(period="day", limit_usd=50))
     # With too little error budget left, serve the control prompt and start nothing new.
     is_experimenting = not is_halted(guard, logger, "starting the experiment")
@@ -98,6 +140,7 @@ def run(
     rewards = {arm: Mean() for arm in ARMS}
     qualities = {variant: Mean() for variant in VARIANTS}
     chosen: str | None = None
+    failed = 0
     for step in range(1, iterations + 1):
         with tracer.process_request(user_id=f"user-{rng.randint(1, 20)}", task_type="summarization"):
             with tracer.ab_test_selection() as span:
@@ -120,6 +163,7 @@ def run(
                 )
             )
             experiment = {"experiment_id": EXPERIMENT, "variant_id": variant} if is_experimenting else {}
+            quality: float | None = None
             try:
                 with (
                     tracer.llm_call(model_id=MODEL, temperature=ARMS[arm]) as span,
@@ -148,14 +192,16 @@ def run(
                 # llm_call reported it as a failed call; the log entry is counted by the exporter too.
                 # A real optimizer would retry or fall back.
                 logger.error("LLM call failed", err, arm=arm, **experiment)
-                continue
-            with tracer.quality_evaluation(quality_score=quality):
-                rewards[arm].add(quality / 100)
-                qualities[variant].add(quality)
-        client.emit(BanditReward(bandit_id="temperature", arm_id=arm, reward=quality / 100))
-        if rng.random() < 0.2:
-            client.emit(Feedback(model=MODEL, **experiment, thumbs="up" if quality >= 80 else "down"))
-        if step % 50 == 0:
+                failed += 1
+            if quality is not None:
+                with tracer.quality_evaluation(quality_score=quality):
+                    rewards[arm].add(quality / 100)
+                    qualities[variant].add(quality)
+        if quality is not None:
+            client.emit(BanditReward(bandit_id="temperature", arm_id=arm, reward=quality / 100))
+            if rng.random() < 0.2:
+                client.emit(Feedback(model=MODEL, **experiment, thumbs="up" if quality >= 80 else "down"))
+        if step % ROUND == 0 or step == iterations:
             best = max(rewards, key=lambda a: rewards[a].value)
             if best != chosen and not is_halted(guard, logger, "changing the temperature"):
                 client.emit(
@@ -169,6 +215,10 @@ def run(
                         experiment_id=EXPERIMENT, leader=leader, progress=step / iterations, sample_size=step
                     )
                 )
+            measured = {v: q.value for v, q in qualities.items() if q.count}
+            rounds = -(-iterations // ROUND)
+            round_ = Round(-(-step // ROUND), rounds, step, failed, best, rewards[best].value, measured)
+            print(status_line(round_, client), flush=True)
         time.sleep(pause)
     if not is_experimenting:
         return
@@ -184,11 +234,53 @@ def run(
     )
 
 
-def main() -> None:
+def otlp_tracer_provider(url: str) -> TracerProvider:
+    """An OpenTelemetry SDK tracer provider that sends the spans to the OTLP/HTTP endpoint ``url``
+    (as JSON, with tools/otlp.py: no exporter package needed)."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.trace import StatusCode
+
+    def convert(span: ReadableSpan) -> otlp.Span:
+        context, parent = span.get_span_context(), span.parent
+        assert context is not None, "a span the SDK finished has its ids"
+        return otlp.Span(
+            trace_id=f"{context.trace_id:032x}",
+            span_id=f"{context.span_id:016x}",
+            parent_span_id=f"{parent.span_id:016x}" if parent is not None else None,
+            name=span.name,
+            start_ns=span.start_time or 0,
+            end_ns=span.end_time or 0,
+            kind=span.kind.value + 1,  # OpenTelemetry's enum starts at INTERNAL = 0, OTLP's at 1
+            is_error=span.status.status_code is StatusCode.ERROR,
+            attributes={
+                key: value
+                for key, value in (span.attributes or {}).items()
+                if isinstance(value, str | bool | int | float)
+            },
+        )
+
+    class OtlpJsonExporter(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            try:
+                otlp.post(url, SERVICE, [convert(span) for span in spans])
+            except OSError as err:
+                logging.getLogger(SERVICE).warning("spans not sent to %s: %s", url, err)
+                return SpanExportResult.FAILURE
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))
+    provider.add_span_processor(BatchSpanProcessor(OtlpJsonExporter()))
+    return provider
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--url", default="http://127.0.0.1:9477", help="the exporter's base URL")
+    parser.add_argument("--token", default=None, help="the exporter's ingest token, if it asks for one")
     parser.add_argument("--iterations", type=int, default=500, help="requests to simulate")
     parser.add_argument("--pause", type=float, default=0.05, help="seconds between requests")
     parser.add_argument("--seed", type=int, default=None, help="seed of the simulation")
@@ -197,15 +289,39 @@ def main() -> None:
         default=None,
         help="Prometheus with the llmopt rules: halt when the error budget is low",
     )
+    parser.add_argument(
+        "--otlp",
+        metavar="URL",
+        default=None,
+        help="send the spans to this OTLP/HTTP endpoint, e.g. Tempo's http://127.0.0.1:4318",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    provider = None
+    if args.otlp:
+        try:
+            provider = otlp_tracer_provider(args.otlp)
+        except ImportError as err:
+            print(
+                f"--otlp needs the OpenTelemetry SDK (pip install opentelemetry-sdk): {err}", file=sys.stderr
+            )
+            return 2
 
-    with Client(args.url, flush_interval=1.0) as client:
-        logger = get_logger("toy-optimizer", "demo", client=client, component="optimizer")
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+    with Client(args.url, flush_interval=1.0, headers=headers) as client:
+        logger = get_logger(SERVICE, "demo", client=client, component="optimizer")
         guard = HaltGuard(args.prometheus, cache_seconds=5) if args.prometheus else None
-        run(client, args.iterations, args.pause, random.Random(args.seed), logger, guard)
-    print(client.stats)
+        run(client, args.iterations, args.pause, random.Random(args.seed), logger, guard, provider)
+    if provider is not None:
+        provider.shutdown()  # sends the spans still waiting
+    stats = client.stats
+    print(
+        f"done: {args.iterations} requests; events sent {stats.sent}, failed {stats.failed}, "
+        f"dropped {stats.dropped}, retried {stats.retried}. Look at {args.url.rstrip('/')}/metrics "
+        "(llmopt_llm_requests_total, llmopt_bandit_pulls_total) or the Optimization dashboard."
+    )
+    return 0 if stats.failed == 0 and stats.dropped == 0 else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

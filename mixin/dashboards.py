@@ -79,12 +79,14 @@ def as_promql(expr: str, intervals: Mapping[str, str] = INTERVAL_VARIABLES) -> s
 
 @dataclass(frozen=True)
 class Query:
-    """One PromQL target. ``instant`` asks for the value now; ``table`` also formats it as a table."""
+    """One PromQL target. ``instant`` asks for the value now; ``table`` also formats it as a table;
+    ``exemplar`` shows the exemplars of the series it reads (dots that open their trace)."""
 
     expr: str
     legend: str = ""
     instant: bool = False
     table: bool = False
+    exemplar: bool = False
 
 
 @dataclass(frozen=True)
@@ -1026,10 +1028,11 @@ def models(config: RulesConfig) -> Board:
             "p95 latency per model",
             "95th percentile of LLM call latency by model, interpolated within histogram buckets.",
             "s",
-            q(
+            Query(
                 "histogram_quantile(0.95, sum by (model, le) "
                 f"(rate(llmopt_llm_request_duration_seconds_bucket{{{model}}}[$__rate_interval])))",
                 "{{model}}",
+                exemplar=True,
             ),
             width=8,
             defaults={"thresholds": thresholds("transparent", (s.latency.threshold_seconds, YELLOW))},
@@ -1052,9 +1055,10 @@ def models(config: RulesConfig) -> Board:
             "Spend rate per model",
             "What each model's LLM calls cost, in US dollars per hour.",
             "currencyUSD",
-            q(
+            Query(
                 f"sum by (model) (rate(llmopt_llm_cost_usd_total{{{model}}}[$__rate_interval])) * 3600",
                 "{{model}}",
+                exemplar=True,
             ),
             width=8,
             custom={**STACKED, "axisLabel": "$/h"},
@@ -1542,6 +1546,8 @@ def _target(query: Query, ref_id: str) -> Json:
     }
     if query.table:
         target["format"] = "table"
+    if query.exemplar:
+        target["exemplar"] = True
     return target
 
 

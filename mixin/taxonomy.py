@@ -179,7 +179,7 @@ ROWS: tuple[TaxonomyRow, ...] = (
     TaxonomyRow(
         "SystemMetrics.availability.uptime",
         "1 - sum(increase(llmopt_llm_request_errors_total[30d])) / sum(increase(llmopt_llm_requests_total[30d]))",
-        "The availability SLI (seed §7.1: successful / total requests), 0-1.",
+        "The availability SLI (successful / total requests), 0-1.",
     ),
     TaxonomyRow(
         "SystemMetrics.availability.uptimeSeconds",
@@ -241,7 +241,7 @@ ROWS: tuple[TaxonomyRow, ...] = (
     TaxonomyRow(
         "OptimizationMetrics.bandit.convergenceTime",
         "llmopt_bandit_convergence_duration_seconds",
-        "Seconds (the seed says hours; divide by 3600).",
+        "Seconds (the taxonomy counts hours; divide by 3600).",
     ),
     _words(
         "OptimizationMetrics.bandit.armStatistics.armId", "the `arm` label of `llmopt_bandit_pulls_total`"

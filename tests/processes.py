@@ -16,11 +16,27 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 EXPORTER = Path(sys.executable).parent / "llmopt-exporter"
-# The real Prometheus and Alertmanager programs the tests start (scripts/ensure-tools.sh installs them).
-PROMETHEUS = "/usr/bin/prometheus"
-PROMTOOL = "/usr/bin/promtool"
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
-AMTOOL = "/usr/bin/amtool"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tools_bin() -> Path:
+    """The bin/ of the project's tools directory, which scripts/tools.env names."""
+    settings = dict(
+        line.split("=", 1)
+        for line in (ROOT / "scripts" / "tools.env").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    return ROOT / settings["TOOLS_DIR"] / "bin"
+
+
+# The real programs the tests run, put there by scripts/ensure-tools.sh (make tools).
+TOOLS_BIN = _tools_bin()
+PROMETHEUS = str(TOOLS_BIN / "prometheus")
+PROMTOOL = str(TOOLS_BIN / "promtool")
+ALERTMANAGER = str(TOOLS_BIN / "alertmanager")
+AMTOOL = str(TOOLS_BIN / "amtool")
+DOCKER_COMPOSE = str(TOOLS_BIN / "docker-compose")
+NODE = str(TOOLS_BIN / "node")
 
 
 def free_port() -> int:

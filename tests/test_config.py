@@ -65,6 +65,23 @@ def test_help_documents_every_setting() -> None:
         assert flag in text
 
 
+@pytest.mark.parametrize(
+    ("name", "default"),
+    [
+        pytest.param("port", "9477", id="number"),
+        pytest.param("host", "127.0.0.1", id="text"),
+        pytest.param("access_log", "true", id="boolean"),
+        pytest.param("ingest_tokens", "none", id="empty-list"),
+        pytest.param("label_value_limits", "none", id="empty-mapping"),
+        pytest.param("tls_cert_file", "none", id="unset"),
+    ],
+)
+def test_help_shows_each_default_as_written_in_the_file(name: str, default: str) -> None:
+    lines = build_parser().format_help().splitlines()
+    (line,) = [line for line in lines if line.split()[:2] == [name, f"LLMOPT_{name.upper()}"]]
+    assert line.split()[2:] == ["default", default]
+
+
 def test_cli_exits_2_naming_the_bad_setting(tmp_path: Path) -> None:
     config = tmp_path / "bad.yml"
     config.write_text("port: -1\n")

@@ -9,7 +9,6 @@ import datetime
 import functools
 import json
 import re
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from mixin import dashboards, promql, rules, scaling
-from tests.processes import EXPORTER, PROMETHEUS, PROMTOOL, free_port, running
+from tests.processes import DOCKER_COMPOSE, EXPORTER, NODE, PROMETHEUS, PROMTOOL, free_port, running
 from tools import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,7 +286,7 @@ def _broken() -> Dashboard:
 
 
 def test_dashboards_satisfy_grafana_schema(tmp_path: Path) -> None:
-    assert TSC.is_file() and shutil.which("node"), (
+    assert TSC.is_file() and Path(NODE).exists(), (
         "run make tools (scripts/ensure-tools.sh) for the schema check"
     )
     for name, dashboard in _committed().items():
@@ -311,7 +310,7 @@ def test_dashboards_satisfy_grafana_schema(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     result = subprocess.run(
-        ["node", str(TSC), "-p", "tsconfig.json"],
+        [NODE, str(TSC), "-p", "tsconfig.json"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -343,13 +342,37 @@ def test_provisioning_loads_the_dashboards_and_the_data_source() -> None:
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
 
 
+def test_exemplars_link_to_the_trace_backend_that_receives_the_spans() -> None:
+    """Prometheus keeps exemplars; Grafana turns their trace_id label into a link to Tempo, which
+    receives the simulator's spans over OTLP; panels ask for the exemplars."""
+    services = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]
+    assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
+    (prometheus,) = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    (tempo,) = yaml.safe_load((PROVISIONING / "datasources" / "tempo.yml").read_text())["datasources"]
+    # The label the exporter puts the trace id in (app/recorder.py) names the link.
+    assert prometheus["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": tempo["uid"]}
+    ]
+    config = yaml.safe_load((ROOT / "deploy" / "compose" / "tempo.yml").read_text(encoding="utf-8"))
+    assert tempo["type"] == "tempo"
+    assert tempo["url"] == f"http://tempo:{config['server']['http_listen_port']}"
+    otlp_http = config["distributor"]["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert otlp_http.startswith("0.0.0.0:"), "reachable from the other containers"
+    simulator = simulate.build_parser().parse_args(services["simulator"]["command"][3:])
+    assert simulator.otlp == f"http://tempo:{otlp_http.split(':')[1]}"
+    assert "./deploy/compose/tempo.yml:/etc/tempo/tempo.yml:ro" in services["tempo"]["volumes"]
+    assert services["tempo"]["command"] == ["-config.file=/etc/tempo/tempo.yml"]
+    titles = {panel["title"] for _, panel, target in _exemplar_targets()}
+    assert {"p95 latency per model", "Spend rate per model"} <= titles
+
+
 def test_docker_compose_file_is_valid() -> None:
     """docker-compose parses and interpolates the file (no Docker engine needed)."""
-    assert shutil.which("docker-compose"), (
-        "run make tools (scripts/ensure-tools.sh) to install docker-compose"
-    )
+    assert Path(DOCKER_COMPOSE).exists(), "run make tools (scripts/ensure-tools.sh) to install docker-compose"
     result = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "config", "--quiet"],
+        [DOCKER_COMPOSE, "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
         text=True,
         check=False,
@@ -365,6 +388,7 @@ def test_docker_compose_runs_the_whole_stack_with_our_files() -> None:
         "simulator",
         "prometheus",
         "alertmanager",
+        "tempo",
         "grafana",
         "node-exporter",
     }
@@ -434,8 +458,12 @@ def _simulate(url: str, seed: int) -> int:
     return int(result.stdout.split()[1])
 
 
-def _api(base: str, expr: str) -> dict[str, Any]:
-    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+def _api(base: str, expr: str, endpoint: str = "query") -> dict[str, Any]:
+    """The answer of /api/v1/query, or of /api/v1/query_exemplars over the last hour."""
+    parameters = {"query": expr}
+    if endpoint == "query_exemplars":
+        parameters.update(start=str(time.time() - 3600), end=str(time.time()))
+    url = f"{base}/api/v1/{endpoint}?{urllib.parse.urlencode(parameters)}"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             answer: dict[str, Any] = json.loads(response.read())
@@ -453,7 +481,7 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], dict[str, Any]]]:
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., dict[str, Any]]]:
     """A Prometheus (1 s scrapes and evaluations, our rules) over an exporter the simulator fed twice:
     once before the first scrape and once after it, so every counter has risen between two scrapes."""
     tmp = tmp_path_factory.mktemp("live")
@@ -486,10 +514,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[s
         f"--config.file={tmp / 'prometheus.yml'}",
         f"--storage.tsdb.path={tmp / 'data'}",
         f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        "--enable-feature=exemplar-storage",
     ]
 
-    def query(expr: str) -> dict[str, Any]:
-        return _api(base, expr)
+    def query(expr: str, endpoint: str = "query") -> dict[str, Any]:
+        return _api(base, expr, endpoint)
 
     def accepted() -> float:
         result = query("sum(llmopt_exporter_events_accepted_total)")["data"]["result"]
@@ -555,6 +584,55 @@ def test_variables_offer_the_values_the_test_uses(prometheus: Callable[[str], di
                 for sample in prometheus(f"count by ({label}) ({metric})")["data"]["result"]
             }
             assert VARIABLES[variable["name"]] in values, (variable["name"], values)
+
+
+def _exemplar_targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    return [
+        (dashboard["uid"], panel, target)
+        for dashboard in _dashboards()
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if target.get("exemplar")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("uid", "panel", "target"),
+    _exemplar_targets(),
+    ids=[panel["title"] for _, panel, _ in _exemplar_targets()],
+)
+def test_exemplar_panels_show_the_trace_ids_of_llm_calls(
+    prometheus: Callable[..., dict[str, Any]], uid: str, panel: dict[str, Any], target: dict[str, Any]
+) -> None:
+    """Prometheus (exemplar storage on) answers the panel's exemplar query with the trace ids the
+    simulator's LLM calls carried."""
+    answer = prometheus(substitute(target["expr"]), "query_exemplars")
+    assert answer["status"] == "success", answer.get("error")
+    trace_ids = {
+        exemplar["labels"]["trace_id"] for series in answer["data"] for exemplar in series["exemplars"]
+    }
+    assert trace_ids, f"{uid}/{panel['title']}: no exemplars"
+    calls = {
+        event["trace_id"]
+        for seed in (7, 8)  # the fixture's two simulations
+        for event in simulate.story(60, 50, seed)
+        if event["type"] == "llm_request"
+    }
+    assert trace_ids <= calls
+
+
+def test_the_alerts_the_simulator_announces_fire(prometheus: Callable[[str], dict[str, Any]]) -> None:
+    """The simulator's summary names the alerts its traffic fires (their `for` aside), and one it
+    stays under."""
+
+    def firing() -> set[tuple[str, str]]:
+        result = prometheus('ALERTS{alertstate="firing"}')["data"]["result"]
+        return {(sample["metric"]["alertname"], sample["metric"].get("slo", "")) for sample in result}
+
+    expected = {(name, slo) for name, slos, _ in simulate.EXPECTED_ALERTS for slo in slos or ("",)}
+    # Rule groups evaluate one after another, and some alerts read recording rules of other groups.
+    _wait_for(lambda: expected <= firing(), f"{sorted(expected)} fire")
+    assert not set(simulate.QUIET_ALERTS) & {name for name, _ in firing()}
 
 
 def _merged_tables() -> list[tuple[str, dict[str, Any]]]:

@@ -20,9 +20,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
+
+from tools import otlp
 
 Event = dict[str, Any]
 ENV_PREFIX = "LLMOPT_"
@@ -301,7 +303,22 @@ def ticks(duration: float, tick_seconds: float) -> Iterator[float]:
         yield index / steps
 
 
-def post(url: str, events: list[Event], token: str | None = None, timeout: float = 10.0) -> int:
+def story(duration: float, rate: float, seed: int = 7, tick_seconds: float = 1.0) -> list[Event]:
+    """Every event a run with these arguments posts, in order (what the exporter and the trace backend
+    should have seen)."""
+    simulation = Simulation(duration, rate, seed)
+    events = simulation.opening()
+    for fraction in ticks(duration, tick_seconds):
+        events += simulation.step(fraction, tick_seconds)
+    return events + simulation.closing()
+
+
+class Refused(Exception):
+    """The exporter refuses the simulator itself (401 or 403): every further batch would fail too."""
+
+
+def post(url: str, events: list[Event], token: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
+    """POST ``events`` as one batch; the exporter's answer (``accepted``, ``duplicates``...)."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -311,9 +328,169 @@ def post(url: str, events: list[Event], token: str | None = None, timeout: float
         headers=headers,
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        accepted: int = json.loads(response.read())["accepted"]
-        return accepted
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            raise Refused(
+                f"the exporter answered {err.code}: give it an ingest token it accepts with --token "
+                f"or {ENV_PREFIX}SIMULATE_TOKEN"
+            ) from err
+        raise
+    return answer
+
+
+@dataclass
+class Tally:
+    """What a run has done so far."""
+
+    sent: int = 0  # events posted
+    accepted: int = 0
+    duplicates: int = 0  # already seen (the same seed as an earlier run against this exporter)
+    errors: int = 0  # events of batches that did not arrive or were refused
+    llm_calls: int = 0
+    failed_calls: int = 0
+    spans: int = 0  # spans the trace backend took
+    span_errors: int = 0
+    last_error: str | None = None
+    last_span_error: str | None = None
+
+
+def _duration(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    minutes, whole = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{whole:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class Progress:
+    """A run's progress on ``stream``: on a terminal, a bar redrawn in place a few times a second;
+    otherwise (a log, a pipe) one line every ``every`` seconds."""
+
+    BAR_WIDTH = 30
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        every: float = 10.0,
+        is_terminal: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.is_terminal = stream.isatty() if is_terminal is None else is_terminal
+        self.interval = 0.25 if self.is_terminal else every
+        self.clock = clock
+        self.started = clock()
+        self._shown_at = self.started
+
+    def status(self, tally: Tally, fraction: float, now: float) -> str:
+        """Share done, events sent, rate, errors and time left, e.g. ``45%, 5400 events sent, ...``."""
+        elapsed = now - self.started
+        rate = tally.sent / elapsed if elapsed > 0 else 0.0
+        left = _duration(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
+        return f"{fraction:.0%}, {tally.sent} events sent, {rate:.1f}/s, {tally.errors} errors, {left} left"
+
+    def update(self, tally: Tally, fraction: float) -> None:
+        """Show the progress if the last showing is old enough."""
+        now = self.clock()
+        if now - self._shown_at >= self.interval:
+            self._shown_at = now
+            self._show(tally, fraction, now)
+
+    def finish(self, tally: Tally) -> None:
+        """On a terminal, the full bar and a new line; the summary that follows says the rest."""
+        if self.is_terminal:
+            self._show(tally, 1.0, self.clock())
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _show(self, tally: Tally, fraction: float, now: float) -> None:
+        if self.is_terminal:
+            filled = round(self.BAR_WIDTH * fraction)
+            bar = "#" * filled + "-" * (self.BAR_WIDTH - filled)
+            # Carriage return: redraw the line in place; ESC [K clears what a longer line left.
+            self.stream.write(f"\r[{bar}] {self.status(tally, fraction, now)}\x1b[K")
+        else:
+            self.stream.write(f"simulate: {self.status(tally, fraction, now)}\n")
+        self.stream.flush()
+
+
+def _spans(events: list[Event]) -> list[otlp.Span]:
+    """One span per LLM call, with the ids its event carries, ending now and as long as the call."""
+    now = time.time_ns()
+    spans = []
+    for event in events:
+        if event["type"] != "llm_request":
+            continue
+        attributes: dict[str, otlp.AttributeValue] = {
+            "gen_ai.system": event["provider"],
+            "gen_ai.request.model": event["model"],
+            "llmopt.task_type": event["task_type"],
+        }
+        if "input_tokens" in event:
+            attributes["gen_ai.usage.input_tokens"] = event["input_tokens"]
+            attributes["gen_ai.usage.output_tokens"] = event["output_tokens"]
+            attributes["llmopt.cost_usd"] = event["cost_usd"]
+            attributes["llmopt.quality"] = event["quality"]
+        if "error_type" in event:
+            attributes["error.type"] = event["error_type"]
+        spans.append(
+            otlp.Span(
+                trace_id=event["trace_id"],
+                span_id=event["span_id"],
+                name="llm_call",
+                start_ns=now - int(event["latency_ms"] * 1_000_000),
+                end_ns=now,
+                kind=otlp.KIND_CLIENT,
+                is_error=event.get("status") == "error",
+                attributes=attributes,
+            )
+        )
+    return spans
+
+
+class Sender:
+    """Posts batches and their spans, keeping the tally; a failed batch is counted and the run goes on."""
+
+    def __init__(self, url: str, token: str | None, otlp_url: str | None) -> None:
+        self.url = url
+        self.token = token
+        self.otlp_url = otlp_url
+        self.tally = Tally()
+
+    def send(self, events: list[Event], *, is_first: bool = False) -> None:
+        """Post ``events``. The first batch raises what goes wrong (the exporter is unreachable or
+        refuses us, so the run would be pointless); later ones count it. ``Refused`` always raises."""
+        tally = self.tally
+        tally.sent += len(events)
+        calls = [event for event in events if event["type"] == "llm_request"]
+        tally.llm_calls += len(calls)
+        tally.failed_calls += sum(1 for event in calls if event.get("status") == "error")
+        try:
+            answer = post(self.url, events, self.token)
+        except (OSError, ValueError) as err:
+            if is_first:
+                raise
+            tally.errors += len(events)
+            tally.last_error = str(err)
+        else:
+            tally.accepted += int(answer["accepted"])
+            tally.duplicates += int(answer.get("duplicates", 0))
+        if self.otlp_url is not None and calls:
+            spans = _spans(calls)
+            try:
+                otlp.post(self.otlp_url, "llmopt-simulator", spans)
+            except (OSError, ValueError) as err:
+                tally.span_errors += len(spans)
+                tally.last_span_error = str(err)
+            else:
+                tally.spans += len(spans)
 
 
 def run(
@@ -325,23 +502,94 @@ def run(
     tick_seconds: float = 1.0,
     is_realtime: bool = True,
     complete: bool = True,
-) -> int:
-    """Post the simulation to ``url``; return how many events were accepted.
+    progress: Progress | None = None,
+    otlp_url: str | None = None,
+) -> Tally:
+    """Post the simulation to ``url``; what was sent, accepted and refused.
 
     In real time (the default) each tick's events go out on the tick; otherwise as fast as the
-    exporter takes them, the story unchanged.
+    exporter takes them, the story unchanged. With ``otlp_url``, each LLM call's span goes to that
+    OTLP/HTTP endpoint too, so the trace ids of the exemplars lead to a trace.
     """
     simulation = Simulation(duration, rate, seed)
-    accepted = post(url, simulation.opening(), token)
+    sender = Sender(url, token, otlp_url)
+    sender.send(simulation.opening(), is_first=True)
     started = time.monotonic()
-    for index, progress in enumerate(ticks(duration, tick_seconds)):
-        accepted += post(url, simulation.step(progress, tick_seconds), token)
+    steps = max(1, int(duration / tick_seconds))
+    for index, fraction in enumerate(ticks(duration, tick_seconds)):
+        sender.send(simulation.step(fraction, tick_seconds))
         pause = started + (index + 1) * tick_seconds - time.monotonic()
         if is_realtime and pause > 0:
             time.sleep(pause)
+        if progress is not None:
+            progress.update(sender.tally, (index + 1) / steps)
     if complete:
-        accepted += post(url, simulation.closing(), token)
-    return accepted
+        sender.send(simulation.closing())
+    if progress is not None:
+        progress.finish(sender.tally)
+    return sender.tally
+
+
+# Alerts this traffic fires in a Prometheus with the rules of alerts/ (tests/test_dashboards.py
+# proves it): name, the SLOs it fires for, why. And one it stays under.
+EXPECTED_ALERTS = (
+    (
+        "LLMOptErrorBudgetBurn",
+        ("availability",),
+        "about 3 % of the calls fail where the SLO allows 0.1 % (after 2 minutes)",
+    ),
+    (
+        "LLMOptErrorBudgetLow",
+        ("availability", "latency"),
+        "the budgets are spent, so llmopt:optimization_halt:bool is 1",
+    ),
+    ("LLMOptWatchdog", (), "always firing: the alerting pipeline works"),
+)
+QUIET_ALERTS = {"LLMOptHighErrorRate": "3 % of failed calls stays under its 5 %"}
+GRAFANA = "http://localhost:3000"
+PROMETHEUS = "http://localhost:9090"
+ALERTMANAGER = "http://localhost:9093"
+
+
+def summary(url: str, tally: Tally, seconds: float, otlp_url: str | None = None) -> str:
+    """What the run did, and where to look at its effects."""
+    rate = tally.sent / seconds if seconds > 0 else 0.0
+    lines = [
+        f"posted {tally.sent} events to {url} in {_duration(seconds)} ({rate:.1f}/s): "
+        f"{tally.accepted} accepted, {tally.duplicates} duplicates, {tally.errors} errors",
+    ]
+    if tally.errors:
+        lines.append(f"  the last error: {tally.last_error} (the exporter's log says more)")
+    if tally.duplicates:
+        lines.append("  duplicates: this exporter saw this seed before; --seed N tells a new story")
+    if otlp_url is not None:
+        lines.append(f"spans: {tally.spans} LLM calls sent to {otlp_url}, {tally.span_errors} failed")
+        if tally.span_errors:
+            lines.append(f"  the last error: {tally.last_span_error}")
+    failed = tally.failed_calls / tally.llm_calls if tally.llm_calls else 0.0
+    lines += [
+        "",
+        "What to look at (the addresses of docker-compose.yml's stack):",
+        f"  Grafana {GRAFANA}, folder LLM Optimizer:",
+        f"    System Health          {tally.llm_calls} LLM calls, {failed:.1%} failed "
+        f"with {len(ERROR_TYPES)} error types, latency percentiles",
+        f"    Optimization           A/B test {WINNING_EXPERIMENT} won by variant-b, {RUNNING_EXPERIMENT} "
+        "still running;",
+        "                           the temperature bandit converging on t0.7; cost falling as traffic "
+        "moves to gpt-4o-mini",
+        "    SLOs & error budgets   the availability and latency budgets spent, the halt signal on",
+        "    Models & tokens        claude-3-5-haiku's health checks flapping",
+        "    Exemplars              the dots on the latency and cost panels; each opens its trace in Tempo"
+        + ("" if otlp_url else " (with --otlp)"),
+        f"  Alerts: Prometheus {PROMETHEUS}/alerts, routed by Alertmanager {ALERTMANAGER}:",
+        *(
+            f"    {name:<22} {' and '.join(slos) + ': ' if slos else ''}{why}"
+            for name, slos, why in EXPECTED_ALERTS
+        ),
+        *(f"    not {name}: {why}" for name, why in QUIET_ALERTS.items()),
+        f"  The exporter: {url.rstrip('/')}/metrics",
+    ]
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -349,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="llmopt-exporter simulate",
         description="Post realistic LLM auto-optimizer traffic to a running exporter: an A/B test "
         "in which a winner emerges, a bandit converging on one temperature, cost falling over time, "
-        "errors of several types, feedback, model health flaps, a deployment.",
+        "errors of several types, feedback, model health flaps, a deployment. Shows its progress "
+        "(a bar on a terminal, a line every 10 s otherwise) and ends with where to look.",
     )
     parser.add_argument("--url", default="http://127.0.0.1:9477", help="the exporter (default %(default)s)")
     parser.add_argument(
@@ -362,26 +611,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token",
         default=os.environ.get(f"{ENV_PREFIX}SIMULATE_TOKEN"),
-        help=f"ingest bearer token (or {ENV_PREFIX}SIMULATE_TOKEN)",
+        help=f"ingest bearer token (or {ENV_PREFIX}SIMULATE_TOKEN; default none)",
     )
     parser.add_argument(
         "--fast", action="store_true", help="do not wait for each tick: post as fast as possible"
+    )
+    parser.add_argument(
+        "--otlp",
+        metavar="URL",
+        default=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        help="also send each LLM call's span to this OTLP/HTTP endpoint, e.g. Tempo's "
+        "http://localhost:4318 (or OTEL_EXPORTER_OTLP_ENDPOINT; default none)",
+    )
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="when not on a terminal, a progress line this often (default %(default)s)",
     )
     return parser
 
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.duration <= 0 or args.rate <= 0:
-        print("llmopt-exporter simulate: --duration and --rate must be positive", file=sys.stderr)
+    if args.duration <= 0 or args.rate <= 0 or args.progress_every <= 0:
+        print(
+            "llmopt-exporter simulate: --duration, --rate and --progress-every must be positive",
+            file=sys.stderr,
+        )
         return 2
+    progress = Progress(sys.stderr, every=args.progress_every)
     try:
-        accepted = run(args.url, args.duration, args.rate, args.seed, args.token, is_realtime=not args.fast)
+        tally = run(
+            args.url,
+            args.duration,
+            args.rate,
+            args.seed,
+            args.token,
+            is_realtime=not args.fast,
+            progress=progress,
+            otlp_url=args.otlp,
+        )
+    except Refused as err:
+        print(f"llmopt-exporter simulate: {err}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as err:
         print(f"llmopt-exporter simulate: cannot post to {args.url}: {err}", file=sys.stderr)
         return 1
-    print(f"posted {accepted} events to {args.url}")
-    return 0
+    print(summary(args.url, tally, time.monotonic() - progress.started, args.otlp))
+    return 0 if tally.errors == 0 else 1
 
 
 if __name__ == "__main__":

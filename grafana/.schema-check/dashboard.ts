@@ -51,6 +51,7 @@ interface PrometheusQuery extends DataQuery {
   range: boolean;
   instant: boolean;
   format?: 'time_series' | 'table' | 'heatmap';
+  exemplar?: boolean;
 }
 
 // Prometheus annotations keep their title, text and tag formats next to the common fields.
