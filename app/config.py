@@ -100,6 +100,18 @@ class Settings(BaseSettings):
     label_value_limits: dict[str, int] = Field(
         default_factory=dict, description="Per-label overrides of label_value_limit, e.g. {model: 50}."
     )
+    max_series: int = Field(
+        20_000,
+        ge=1,
+        description="Most series (label sets) the exporter keeps; past it, a new label set of a metric "
+        "with client-supplied labels is counted under that metric's __overflow__ label set.",
+    )
+    max_series_per_metric: int = Field(
+        5_000,
+        ge=1,
+        description="Most series (label sets) one metric keeps; past it, a new label set is counted "
+        "under the metric's __overflow__ label set.",
+    )
     state_ttl_seconds: float = Field(
         7 * 86400.0,
         gt=0,

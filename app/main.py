@@ -45,7 +45,13 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         PlatformCollector(registry=registry),
         GCCollector(registry=registry),
     )
-    store = MetricStore(registry, LabelGuard(settings.label_value_limit, settings.label_value_limits))
+    store = MetricStore(
+        registry,
+        LabelGuard(settings.label_value_limit, settings.label_value_limits),
+        max_series=settings.max_series,
+        max_series_per_metric=settings.max_series_per_metric,
+        clock=clock,
+    )
     recorder = Recorder(store, clock)
     recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
     decoder = EventDecoder(

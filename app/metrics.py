@@ -611,6 +611,13 @@ LABEL_OVERFLOW = _counter(
     ("metric", "label"),
     category=SELF,
 )
+SERIES_OVERFLOW = _counter(
+    "llmopt_exporter_series_overflow_total",
+    "Updates of a new label set counted under the metric's __overflow__ label set because the "
+    "metric already held max_series_per_metric series, or the exporter max_series (limit).",
+    ("metric", "limit"),
+    category=SELF,
+)
 SERIES = _gauge(
     "llmopt_exporter_series",
     "Label sets each metric holds now (a histogram's label set is one series per bucket plus "

@@ -12,12 +12,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app import metrics as m
 from app.config import Settings
 from app.dedup import RecentIds
 from app.main import create_app
+from app.store import MetricStore
 from tests.conftest import CLOCK, Exporter, make_exporter, moved_to_now
 from tests.exposition import changed, key, samples
 from tests.processes import exporter_process
+
+
+def store_of(exporter: Exporter) -> MetricStore:
+    store: MetricStore = exporter.client.app.state.exporter.store  # type: ignore[attr-defined]
+    return store
 
 
 def request(model: str = "m", event_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -28,6 +35,7 @@ def request(model: str = "m", event_id: str | None = None, **fields: Any) -> dic
 
 
 REQUESTS = key("llmopt_llm_requests_total", model="m", provider="unknown", task_type="unknown")
+SERIES_OVERFLOW = "llmopt_exporter_series_overflow_total"
 
 
 # --- idempotency -------------------------------------------------------------------------------
@@ -101,6 +109,42 @@ def test_label_values_past_the_cap_collapse_into_overflow() -> None:
             if name == "llmopt_experiment_variant_requests_total"
         }
         assert variants == {"e0", "__overflow__"}
+
+
+@pytest.mark.parametrize(
+    ("limits", "limit_hit"),
+    [
+        pytest.param({"max_series_per_metric": 60}, "max_series_per_metric", id="per-metric"),
+        pytest.param({"max_series": 150}, "max_series", id="exporter-wide"),
+    ],
+)
+def test_series_stop_at_the_budget_and_overflow_is_counted(limits: dict[str, int], limit_hit: str) -> None:
+    """Label sets, not only label values, are capped: 100k calls over 47 models x 47 providers
+    x 47 task types, each far under the value cap, once made 702k series. Here 1000 calls over
+    10 x 10 x 10, under a value cap of 20."""
+    for exporter in make_exporter(label_value_limit=20, **limits):
+        calls = [
+            request(model=f"m{n % 10}", provider=f"p{n // 10 % 10}", task_type=f"t{n // 100}")
+            for n in range(1000)
+        ]
+        assert exporter.post({"events": calls}).status_code == 200
+        after = exporter.scrape()
+        settings = exporter.client.app.state.exporter.settings  # type: ignore[attr-defined]
+        families = [family for family in store_of(exporter).families.values() if family.guarded]
+        named = [labels for family in families for labels in family.series if m.OVERFLOW_VALUE not in labels]
+        assert 0 < len(named) <= settings.max_series
+        # One more each: the overflow label set.
+        assert max(len(family.series) for family in families) <= settings.max_series_per_metric + 1
+        # Nothing is lost: what the budget refuses is counted under __overflow__, and counted.
+        requests = {
+            labels: value for (name, labels), value in after.items() if name == "llmopt_llm_requests_total"
+        }
+        assert sum(requests.values()) == 1000
+        overflowed = requests[
+            (("model", "__overflow__"), ("provider", "__overflow__"), ("task_type", "__overflow__"))
+        ]
+        assert overflowed > 0
+        assert after[key(SERIES_OVERFLOW, metric="llmopt_llm_requests_total", limit=limit_hit)] == overflowed
 
 
 def test_series_gauge_follows_removals() -> None:
