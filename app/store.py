@@ -30,7 +30,7 @@ import time
 from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -191,6 +191,9 @@ class HistogramSeries(Series):
         if self.bounds[0] >= 0:
             samples.append(Sample("_sum", {}, self.sum, None, None))
         return samples
+
+
+GaugeSeriesList = list[tuple[Labels, GaugeSeries]]
 
 
 class Family:
@@ -478,11 +481,16 @@ class MetricStore:
             self.remove(spec, labels)
         return len(stale)
 
-    def gauge_values(self, specs: frozenset[MetricSpec]) -> Iterator[tuple[MetricSpec, Labels, float]]:
-        """The current value of every series of the given gauges."""
-        for (spec, labels), series in list(self._bound.items()):
-            if spec in specs and isinstance(series, GaugeSeries):
-                yield spec, labels, series.value
+    def gauge_series(self, specs: Iterable[MetricSpec]) -> list[tuple[MetricSpec, GaugeSeriesList]]:
+        """The series of the given gauges, each metric's listed in one step (a snapshot reads
+        their values later, in another thread)."""
+        listed = []
+        for spec in specs:
+            if spec.kind != "gauge":
+                raise ValueError(f"{spec.name} is a {spec.kind}, not a gauge")
+            if spec.labels or (spec, ()) in self._bound:
+                listed.append((spec, cast(GaugeSeriesList, list(self.families[spec].series.items()))))
+        return listed
 
     # --- prometheus_client's view --------------------------------------------------------------
     def describe(self) -> list[Metric]:
