@@ -24,7 +24,7 @@ from app.edge import Edge
 from app.ingest import Ingestor
 from app.recorder import Recorder
 from app.render import Exposition
-from app.snapshot import CorruptSnapshot, read_snapshot
+from app.snapshot import CorruptSnapshot, Streamed, read_snapshot
 from app.state import Exporter
 from app.store import LabelGuard, MetricStore
 
@@ -163,7 +163,8 @@ async def save_snapshot(exporter: Exporter) -> None:
     now, recent_ids = exporter.recent_ids.saved()
 
     def document() -> dict[str, object]:
-        return {**state(), "recent_event_ids": [[event_id, now - seen] for event_id, seen in recent_ids]}
+        ages = Streamed([event_id, now - seen] for event_id, seen in recent_ids)
+        return {**state(), "recent_event_ids": ages}
 
     try:
         size = await asyncio.to_thread(

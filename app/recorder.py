@@ -14,8 +14,8 @@ import logging
 import platform
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 from app import __version__
 from app import metrics as m
@@ -44,10 +44,12 @@ from app.events import (
     ParameterUpdate,
     seconds,
 )
-from app.snapshot import SNAPSHOT_GAUGES, SNAPSHOT_GAUGES_BY_NAME, Snapshot
+from app.snapshot import SNAPSHOT_GAUGES, SNAPSHOT_GAUGES_BY_NAME, Snapshot, Streamed
 from app.store import Exemplar, MetricStore
 from app.tracked import Tracked
 
+K = TypeVar("K")
+V = TypeVar("V")
 SEVERITIES = ("sev1", "sev2", "sev3")
 QUALITY_DIMENSIONS = ("accuracy", "relevance", "coherence", "completeness")
 LOG_LEVELS = {"error": logging.ERROR, "critical": logging.CRITICAL}
@@ -491,7 +493,7 @@ class Recorder:
 
     def delete_model(self, model: str) -> int:
         """Forget a retired model entirely, counters included (admin API); return series removed."""
-        for key in [key for key, _ in self._models.copy() if key[0] == model]:
+        for key in [key for key in self._models.copy()[0] if key[0] == model]:
             self._models.pop(key)
             self._drop_model_health(key)
         removed = self._store.remove_matching("model", model)
@@ -519,18 +521,29 @@ class Recorder:
         def document() -> dict[str, object]:
             return {
                 "version": 1,
-                "gauges": [
-                    [spec.name, list(labels), series.value]
-                    for spec, series_of_spec in gauges
-                    for labels, series in series_of_spec
-                ],
-                "experiments": {key: known.started_at for key, (_, known) in experiments},
-                "experiments_seen": {key: seen for key, (seen, _) in experiments},
-                "leaders": {key: known.leader for key, (_, known) in experiments if known.leader is not None},
-                "open_incidents": {key: severity for key, (_, severity) in incidents},
-                "incidents_seen": {key: seen for key, (seen, _) in incidents},
-                "models_seen": [[*key, seen] for key, (seen, _) in models],
-                "arms_seen": [[*key, seen] for key, (seen, _) in arms],
+                "gauges": Streamed(
+                    [spec.name, list(series.labels), series.value]
+                    for spec, listed in gauges
+                    for series in listed
+                ),
+                "experiments": Streamed(
+                    ((key, known.started_at) for key, _, known in _entries(experiments)), True
+                ),
+                "experiments_seen": Streamed(((key, seen) for key, seen, _ in _entries(experiments)), True),
+                "leaders": Streamed(
+                    (
+                        (key, known.leader)
+                        for key, _, known in _entries(experiments)
+                        if known.leader is not None
+                    ),
+                    True,
+                ),
+                "open_incidents": Streamed(
+                    ((key, severity) for key, _, severity in _entries(incidents)), True
+                ),
+                "incidents_seen": Streamed(((key, seen) for key, seen, _ in _entries(incidents)), True),
+                "models_seen": Streamed([*key, seen] for key, seen, _ in _entries(models)),
+                "arms_seen": Streamed([*key, seen] for key, seen, _ in _entries(arms)),
                 "last_improvement": last_improvement,
             }
 
@@ -566,6 +579,12 @@ class Recorder:
 
 # Kinds of state the recorder keeps, as the expiry and eviction self-metrics name them.
 STATE_KINDS = ("experiment", "model", "arm", "incident")
+
+
+def _entries(copied: tuple[list[K], list[tuple[float, V]]]) -> Iterator[tuple[K, float, V]]:
+    """``(key, seen, value)`` of each entry of a :meth:`Tracked.copy`."""
+    keys, entries = copied
+    return ((key, seen, value) for key, (seen, value) in zip(keys, entries, strict=True))
 
 
 def _exemplar(trace_id: str | None, span_id: str | None) -> Exemplar:

@@ -12,9 +12,11 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -31,8 +33,7 @@ SNAPSHOT_GAUGES: frozenset[m.MetricSpec] = frozenset(
     and spec not in (m.EXPERIMENTS_ACTIVE, m.INCIDENTS_OPEN, m.LAST_IMPROVEMENT)
 )
 SNAPSHOT_GAUGES_BY_NAME: Mapping[str, m.MetricSpec] = {spec.name: spec for spec in SNAPSHOT_GAUGES}
-# Items of a long list encoded at a time: json's C encoder holds the GIL while it runs, so a
-# snapshot written in a thread lets the event loop run between pieces.
+# Items of a Streamed part made and encoded at a time.
 _PIECE = 1000
 
 
@@ -179,25 +180,41 @@ def write_snapshot(path: Path, document: Mapping[str, object], max_bytes: int) -
     return size
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A long part of a snapshot document, made while it is written: the items of an array, or
+    with ``is_object`` the (key, value) pairs of an object.
+
+    It is made and encoded a thousand items at a time, so nothing of it outlives its piece: a
+    snapshot written in a thread then leaves the garbage collector little to do, whose full
+    collections would hold up the event loop for as long as they take.
+    """
+
+    items: Iterable[Any]
+    is_object: bool = False
+
+
 def encode(document: Mapping[str, object]) -> Iterator[bytes]:
-    """``document`` as compact JSON, in pieces: its lists and objects a thousand items at a time."""
+    """``document`` as compact JSON, in pieces (its :class:`Streamed` parts a thousand items at
+    a time: json's C encoder holds the GIL while it runs)."""
     yield b"{"
     for position, (key, value) in enumerate(document.items()):
         yield (b"," if position else b"") + _dumps(key) + b":"
-        if isinstance(value, list):
-            yield b"["
-            for start in range(0, len(value), _PIECE):
-                yield (b"," if start else b"") + _dumps(value[start : start + _PIECE])[1:-1]
-            yield b"]"
-        elif isinstance(value, dict):
-            items = list(value.items())
-            yield b"{"
-            for start in range(0, len(items), _PIECE):
-                yield (b"," if start else b"") + _dumps(dict(items[start : start + _PIECE]))[1:-1]
-            yield b"}"
+        if isinstance(value, Streamed):
+            yield from _encode_streamed(value)
         else:
             yield _dumps(value)
     yield b"}"
+
+
+def _encode_streamed(part: Streamed) -> Iterator[bytes]:
+    yield b"{" if part.is_object else b"["
+    items = iter(part.items)
+    separator = b""
+    while piece := list(islice(items, _PIECE)):
+        yield separator + _dumps(dict(piece) if part.is_object else piece)[1:-1]
+        separator = b","
+    yield b"}" if part.is_object else b"]"
 
 
 def _dumps(value: object) -> bytes:

@@ -193,9 +193,6 @@ class HistogramSeries(Series):
         return samples
 
 
-GaugeSeriesList = list[tuple[Labels, GaugeSeries]]
-
-
 class Family:
     """Every series of one declared metric, in the order they were first bound."""
 
@@ -481,15 +478,15 @@ class MetricStore:
             self.remove(spec, labels)
         return len(stale)
 
-    def gauge_series(self, specs: Iterable[MetricSpec]) -> list[tuple[MetricSpec, GaugeSeriesList]]:
+    def gauge_series(self, specs: Iterable[MetricSpec]) -> list[tuple[MetricSpec, list[GaugeSeries]]]:
         """The series of the given gauges, each metric's listed in one step (a snapshot reads
-        their values later, in another thread)."""
+        their labels and values later, in another thread)."""
         listed = []
         for spec in specs:
             if spec.kind != "gauge":
                 raise ValueError(f"{spec.name} is a {spec.kind}, not a gauge")
             if spec.labels or (spec, ()) in self._bound:
-                listed.append((spec, cast(GaugeSeriesList, list(self.families[spec].series.items()))))
+                listed.append((spec, cast(list[GaugeSeries], list(self.families[spec].series.values()))))
         return listed
 
     # --- prometheus_client's view --------------------------------------------------------------

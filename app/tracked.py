@@ -59,6 +59,7 @@ class Tracked(Generic[K, V]):
             expired.append((key, value))
         return expired
 
-    def copy(self) -> list[tuple[K, tuple[float, V]]]:
-        """Every entry as ``(key, (seen, value))``, least recently seen first, copied in one step."""
-        return list(self._entries.items())
+    def copy(self) -> tuple[list[K], list[tuple[float, V]]]:
+        """The keys, and their ``(seen, value)``, least recently seen first: copied in one step
+        each, making no new object per entry."""
+        return list(self._entries), list(self._entries.values())

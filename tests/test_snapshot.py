@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app, save_snapshot
-from app.snapshot import SnapshotWriter, write_snapshot
+from app.snapshot import SnapshotWriter, Streamed, encode, write_snapshot
 from tests.conftest import CLOCK, Exporter
 from tests.exposition import key, samples
 from tests.processes import EXPORTER, free_port, stop, wait_http_ok
@@ -265,3 +265,22 @@ def test_a_snapshot_taken_earlier_never_replaces_one_taken_later(tmp_path: Path)
     assert writer.write(later, path, lambda: {"taken": "later"}, 1024) == len(b'{"taken":"later"}')
     assert writer.write(earlier, path, lambda: {"taken": "earlier"}, 1024) is None
     assert json.loads(path.read_bytes()) == {"taken": "later"}
+
+
+def test_streamed_parts_are_encoded_in_pieces_as_plain_json() -> None:
+    document = {
+        "version": 1,
+        "empty": Streamed([]),
+        "ids": Streamed([f"id-{n}", n] for n in range(2500)),
+        "seen": Streamed(((f"e{n}", n / 2) for n in range(1001)), is_object=True),
+        "last": None,
+    }
+    pieces = list(encode(document))
+    assert len(pieces) > 10  # the 3501 items in pieces of at most a thousand
+    assert json.loads(b"".join(pieces)) == {
+        "version": 1,
+        "empty": [],
+        "ids": [[f"id-{n}", n] for n in range(2500)],
+        "seen": {f"e{n}": n / 2 for n in range(1001)},
+        "last": None,
+    }
