@@ -277,8 +277,9 @@ def test_state_keeps_at_most_its_cap_the_least_recently_seen_goes(
             assert after[key("llmopt_experiments_active")] == 3
 
 
-def test_open_incidents_are_capped_counted_without_a_scan_and_expire() -> None:
-    """Open incidents never expired, and each event counted them all (1.6 s per batch at 20k)."""
+def test_open_incidents_are_capped_and_expire() -> None:
+    """Open incidents never expired (and each event counted them all: 1.6 s per batch at 20k open;
+    now they are counted as they open and close)."""
     now = [CLOCK]
     app = create_app(Settings(max_state_entries=3, state_ttl_seconds=3600), clock=lambda: now[0])
     with TestClient(app) as client:
