@@ -100,10 +100,28 @@ class Settings(BaseSettings):
     label_value_limits: dict[str, int] = Field(
         default_factory=dict, description="Per-label overrides of label_value_limit, e.g. {model: 50}."
     )
+    max_series: int = Field(
+        20_000,
+        ge=1,
+        description="Most series (label sets) the exporter keeps; past it, a new label set of a metric "
+        "with client-supplied labels is counted under that metric's __overflow__ label set.",
+    )
+    max_series_per_metric: int = Field(
+        5_000,
+        ge=1,
+        description="Most series (label sets) one metric keeps; past it, a new label set is counted "
+        "under the metric's __overflow__ label set.",
+    )
+    max_state_entries: int = Field(
+        10_000,
+        ge=1,
+        description="Most running experiments, open incidents, models and bandit arms kept, each; "
+        "past it, the one with no event for the longest goes, with its gauges.",
+    )
     state_ttl_seconds: float = Field(
         7 * 86400.0,
         gt=0,
-        description="State of experiments, models and arms with no event for this "
+        description="State of experiments, models, arms and open incidents with no event for this "
         "long expires (their gauges disappear; counters stay).",
     )
     snapshot_file: Path | None = Field(
@@ -111,6 +129,11 @@ class Settings(BaseSettings):
     )
     snapshot_interval_seconds: float = Field(
         30.0, gt=0, description="How often the snapshot is written (also on shutdown)."
+    )
+    max_snapshot_bytes: int = Field(
+        50_331_648,
+        ge=1024,
+        description="Largest snapshot written or read; a larger one is not written, or is set aside.",
     )
 
     @field_validator("ingest_tokens", mode="before")

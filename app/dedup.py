@@ -44,9 +44,14 @@ class RecentIds:
 
     def export(self) -> list[list[object]]:
         """The remembered ids with their ages in seconds, oldest first (for a snapshot)."""
+        now, entries = self.saved()
+        return [[event_id, now - seen_at] for event_id, seen_at in entries]
+
+    def saved(self) -> tuple[float, list[tuple[str, float]]]:
+        """Now, and the remembered ids with when each was remembered, oldest first: copied in one
+        step, so the ages can be worked out later, elsewhere (a snapshot is written in a thread)."""
         self._forget_old()
-        now = self._clock()
-        return [[event_id, now - seen_at] for event_id, seen_at in self._seen.items()]
+        return self._clock(), list(self._seen.items())
 
     def restore(self, entries: Iterable[Sequence[object]]) -> None:
         """Remember ids saved by :meth:`export`, keeping their ages (a restart forgets no retry)."""

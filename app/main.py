@@ -24,7 +24,7 @@ from app.edge import Edge
 from app.ingest import Ingestor
 from app.recorder import Recorder
 from app.render import Exposition
-from app.snapshot import CorruptSnapshot, read_snapshot, set_aside, write_snapshot
+from app.snapshot import CorruptSnapshot, Streamed, read_snapshot
 from app.state import Exporter
 from app.store import LabelGuard, MetricStore
 
@@ -45,8 +45,14 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         PlatformCollector(registry=registry),
         GCCollector(registry=registry),
     )
-    store = MetricStore(registry, LabelGuard(settings.label_value_limit, settings.label_value_limits))
-    recorder = Recorder(store, clock)
+    store = MetricStore(
+        registry,
+        LabelGuard(settings.label_value_limit, settings.label_value_limits),
+        max_series=settings.max_series,
+        max_series_per_metric=settings.max_series_per_metric,
+        clock=clock,
+    )
+    recorder = Recorder(store, clock, settings.max_state_entries)
     recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
     decoder = EventDecoder(
         settings.max_batch_events,
@@ -124,41 +130,55 @@ def _expire(exporter: Exporter) -> None:
 
 
 def restore_snapshot(exporter: Exporter) -> None:
-    """Load the saved state; an unreadable snapshot is set aside and reported, never fatal."""
-    path = exporter.settings.snapshot_file
+    """Load the saved state. A snapshot that cannot be used (unreadable, too large, not a snapshot)
+    is set aside when it can be, logged and counted, and the exporter starts empty: nothing of it
+    is applied. Start-up never fails for a snapshot."""
+    settings = exporter.settings
+    path = settings.snapshot_file
     if path is None:
         return
     try:
-        state = read_snapshot(path)
-        if state is None:
-            return
-        try:
-            exporter.recorder.import_state(state)
-            exporter.recent_ids.restore(state.get("recent_event_ids", []))
-        except (TypeError, ValueError) as err:
-            raise set_aside(path, str(err)) from err
+        snapshot = read_snapshot(path, settings.max_snapshot_bytes)
     except CorruptSnapshot as err:
         exporter.store.inc(m.SNAPSHOT_RESTORE_FAILURES)
         log.error("snapshot not restored; starting empty", extra={"context": {"reason": str(err)}})
         return
+    if snapshot is None:
+        return
+    exporter.recorder.import_state(snapshot)
+    exporter.recent_ids.restore(snapshot.recent_event_ids)
     log.info("snapshot restored", extra={"context": {"path": str(path)}})
 
 
 async def save_snapshot(exporter: Exporter) -> None:
-    path = exporter.settings.snapshot_file
+    settings = exporter.settings
+    path = settings.snapshot_file
     if path is None:
         return
-    # Taken on the event loop: one consistent moment. The recent event ids go along, so a retry
-    # that arrives after a restart is still recognised.
-    state = {**exporter.recorder.export_state(), "recent_event_ids": exporter.recent_ids.export()}
+    # Taken on the event loop, in one copy of each map: one moment, at a cost bounded by the caps.
+    # The recent event ids go along, so a retry that arrives after a restart is still recognised.
+    # The document is made, encoded and written in a thread.
+    number = exporter.snapshots.take()
+    state = exporter.recorder.export_state()
+    now, recent_ids = exporter.recent_ids.saved()
+
+    def document() -> dict[str, object]:
+        ages = Streamed([event_id, now - seen] for event_id, seen in recent_ids)
+        return {**state(), "recent_event_ids": ages}
+
     try:
-        await asyncio.to_thread(write_snapshot, path, state)
-    except (OSError, TypeError, ValueError) as err:
+        size = await asyncio.to_thread(
+            exporter.snapshots.write, number, path, document, settings.max_snapshot_bytes
+        )
+    except (OSError, ValueError) as err:
         exporter.store.inc(m.SNAPSHOT_WRITES, ("failure",))
-        log.error("snapshot not written", extra={"context": {"path": str(path), "reason": repr(err)}})
+        log.error("snapshot not written", extra={"context": {"path": str(path), "reason": str(err)}})
+        return
+    if size is None:  # a later snapshot was written first
         return
     exporter.store.inc(m.SNAPSHOT_WRITES, ("success",))
     exporter.store.set(m.SNAPSHOT_LAST_SUCCESS, (), time.time())
+    exporter.store.set(m.SNAPSHOT_SIZE, (), size)
 
 
 async def _unexpected_error(request: Request, err: Exception) -> JSONResponse:

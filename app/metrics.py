@@ -611,6 +611,13 @@ LABEL_OVERFLOW = _counter(
     ("metric", "label"),
     category=SELF,
 )
+SERIES_OVERFLOW = _counter(
+    "llmopt_exporter_series_overflow_total",
+    "Updates of a new label set counted under the metric's __overflow__ label set because the "
+    "metric already held max_series_per_metric series, or the exporter max_series (limit).",
+    ("metric", "limit"),
+    category=SELF,
+)
 SERIES = _gauge(
     "llmopt_exporter_series",
     "Label sets each metric holds now (a histogram's label set is one series per bucket plus "
@@ -620,7 +627,15 @@ SERIES = _gauge(
 )
 STATE_EXPIRED = _counter(
     "llmopt_exporter_state_expired_total",
-    "State (gauges) of experiments, models and arms dropped after state_ttl_seconds without events.",
+    "State dropped after state_ttl_seconds without events, by kind: gauges of experiments, models "
+    "and arms, open incidents, and gauges that overflow updates went to.",
+    ("kind",),
+    category=SELF,
+)
+STATE_EVICTED = _counter(
+    "llmopt_exporter_state_evicted_total",
+    "State dropped because max_state_entries of its kind (experiment, model, arm, incident) were "
+    "kept: the least recently seen goes, with its gauges.",
     ("kind",),
     category=SELF,
 )
@@ -645,6 +660,12 @@ SNAPSHOT_LAST_SUCCESS = _gauge(
     "llmopt_exporter_snapshot_last_success_timestamp_seconds",
     "When the state snapshot was last written successfully (Unix time).",
     unit="seconds",
+    category=SELF,
+)
+SNAPSHOT_SIZE = _gauge(
+    "llmopt_exporter_snapshot_size_bytes",
+    "Size of the state snapshot last written (at most max_snapshot_bytes).",
+    unit="bytes",
     category=SELF,
 )
 

@@ -1,8 +1,11 @@
 """Applies validated events to the metrics: the whole mapping from the wire contract to series.
 
 Pure: no HTTP, no parsing. Each event type has one method; :meth:`Recorder.apply` dispatches.
-State kept here (running experiments, open incidents, current leaders) is only what gauges need,
-and every gauge of a thing that ended is removed, so finished experiments leave no series behind.
+State kept here (running experiments and their leaders, open incidents, models and bandit arms
+with health or parameter gauges) is only what gauges need, and every gauge of a thing that ended
+is removed, so finished experiments leave no series behind. Each kind of state is keyed by ids
+that clients choose, so each is bounded (``max_state_entries``, the least recently seen entry
+goes first) and expires (``expire``); every event costs O(1) whatever the state holds.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 from app import __version__
 from app import metrics as m
@@ -40,8 +44,12 @@ from app.events import (
     ParameterUpdate,
     seconds,
 )
+from app.snapshot import SNAPSHOT_GAUGES, SNAPSHOT_GAUGES_BY_NAME, Snapshot, Streamed
 from app.store import Exemplar, MetricStore
+from app.tracked import Tracked
 
+K = TypeVar("K")
+V = TypeVar("V")
 SEVERITIES = ("sev1", "sev2", "sev3")
 QUALITY_DIMENSIONS = ("accuracy", "relevance", "coherence", "completeness")
 LOG_LEVELS = {"error": logging.ERROR, "critical": logging.CRITICAL}
@@ -59,19 +67,32 @@ def nps_category(score: int) -> str:
     return "detractor"
 
 
-class Recorder:
-    """Turns events into metric updates."""
+class RunningExperiment(NamedTuple):
+    """What the recorder keeps of a running experiment (replaced, never changed in place)."""
 
-    def __init__(self, store: MetricStore, clock: Callable[[], float] = time.time) -> None:
+    started_at: float | None  # None when it was not seen starting
+    leader: str | None = None
+
+
+class Recorder:
+    """Turns events into metric updates.
+
+    ``max_state_entries`` bounds each kind of state (running experiments, open incidents, models,
+    arms); ``clock`` gives the time state is last seen at, for expiry.
+    """
+
+    def __init__(
+        self, store: MetricStore, clock: Callable[[], float] = time.time, max_state_entries: int = 1_000_000
+    ) -> None:
         self._store = store
         self._clock = clock
-        self._experiments_started_at: dict[str, float | None] = {}
-        self._leaders: dict[str, str] = {}
-        self._open_incidents: dict[str, str] = {}
-        # When each piece of state last saw an event (receive time), for expiry.
-        self._experiments_seen: dict[str, float] = {}
-        self._models_seen: dict[tuple[str, str], float] = {}
-        self._arms_seen: dict[tuple[str, str, str], float] = {}
+        # By id, with when each last saw an event (receive time), least recently seen first.
+        limit = max_state_entries
+        self._experiments: Tracked[str, RunningExperiment] = Tracked(limit, self._evict_experiment)
+        self._incidents: Tracked[str, str] = Tracked(limit, self._evict_incident)  # by severity
+        self._models: Tracked[tuple[str, str], None] = Tracked(limit, self._evict_model)
+        self._arms: Tracked[tuple[str, str, str], None] = Tracked(limit, self._evict_arm)
+        self._open_by_severity: Tally[str] = Tally()
         self._started_at = clock()
         # The time of the latest improvement seen (None before the first): the gauge shows the
         # start time until then, so that OptimizationStuck can still fire.
@@ -117,8 +138,10 @@ class Recorder:
             store.touch(m.EXPERIMENTS_COMPLETED, (outcome,))
         for endpoint in ("ingest", "metrics", "admin"):
             store.touch(m.AUTH_FAILURES, (endpoint,))
-        for kind in ("experiment", "model", "arm"):
+        for kind in STATE_KINDS:
             store.touch(m.STATE_EXPIRED, (kind,))
+            store.touch(m.STATE_EVICTED, (kind,))
+        store.touch(m.STATE_EXPIRED, ("overflow",))
         for result in ("success", "failure"):
             store.touch(m.SNAPSHOT_WRITES, (result,))
         store.touch(m.REQUESTS_SHED)
@@ -178,8 +201,12 @@ class Recorder:
             self._set_arm_parameter((e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
 
     def _set_arm_parameter(self, arm: tuple[str, str, str], value: float) -> None:
-        self._arms_seen[arm] = self._clock()
+        self._arms.put(arm, None, self._clock())
         self._store.set(m.BANDIT_ARM_PARAMETER, arm, value)
+
+    def _evict_arm(self, arm: tuple[str, str, str], _: None) -> None:
+        self._store.remove(m.BANDIT_ARM_PARAMETER, arm)
+        self._store.inc(m.STATE_EVICTED, ("arm",))
 
     # --- feedback ------------------------------------------------------------------------------
     def _feedback(self, e: Feedback, when: float, exemplar: Exemplar) -> None:
@@ -197,16 +224,26 @@ class Recorder:
                 store.touch(m.FEEDBACK_CSAT_SATISFIED, labels)
 
     # --- experiment ----------------------------------------------------------------------------
-    def _mark_running(self, experiment: str, started_at: float | None) -> None:
-        self._experiments_seen[experiment] = self._clock()
-        known = self._experiments_started_at.get(experiment)
-        self._experiments_started_at[experiment] = started_at if started_at is not None else known
-        self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments_started_at))
+    def _mark_running(
+        self, experiment: str, started_at: float | None, leader: str | None = None
+    ) -> RunningExperiment:
+        """Note an event of a running experiment; return what was known of it before."""
+        known = self._experiments.get(experiment) or RunningExperiment(None)
+        self._experiments.put(
+            experiment,
+            RunningExperiment(
+                started_at if started_at is not None else known.started_at,
+                leader if leader is not None else known.leader,
+            ),
+            self._clock(),
+        )
+        self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
         if started_at is not None:
             self._store.set(m.EXPERIMENT_STARTED_AT, (experiment,), started_at)
+        return known
 
     def _experiment_started(self, e: ExperimentStarted, when: float, exemplar: Exemplar) -> None:
-        if e.experiment_id not in self._experiments_started_at:
+        if e.experiment_id not in self._experiments:
             self._store.inc(m.EXPERIMENTS_STARTED)
         self._mark_running(e.experiment_id, when)
         self._store.set(m.EXPERIMENT_PROGRESS, (e.experiment_id,), 0)
@@ -216,7 +253,7 @@ class Recorder:
         store = self._store
         experiment = (e.experiment_id,)
         # A progress report for an experiment we have not seen start (we restarted) revives it.
-        self._mark_running(e.experiment_id, None)
+        previous = self._mark_running(e.experiment_id, None, e.leader).leader
         if e.progress is not None:
             store.set(m.EXPERIMENT_PROGRESS, experiment, e.progress)
         if e.confidence is not None:
@@ -226,16 +263,22 @@ class Recorder:
         if e.sample_size is not None:
             store.set(m.EXPERIMENT_SAMPLES, experiment, e.sample_size)
         if e.leader is not None:
-            previous = self._leaders.get(e.experiment_id)
             if previous is not None and previous != e.leader:
                 store.remove(m.EXPERIMENT_LEADER, (e.experiment_id, previous))
-            self._leaders[e.experiment_id] = e.leader
             store.set(m.EXPERIMENT_LEADER, (e.experiment_id, e.leader), 1)
 
     def _end_experiment(self, experiment: str) -> float | None:
         """Forget a running experiment and drop its gauges; return its start time if known."""
-        started_at = self._experiments_started_at.pop(experiment, None)
-        self._experiments_seen.pop(experiment, None)
+        known = self._experiments.pop(experiment)
+        self._drop_experiment(experiment, known)
+        self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
+        return None if known is None else known.started_at
+
+    def _evict_experiment(self, experiment: str, known: RunningExperiment) -> None:
+        self._drop_experiment(experiment, known)
+        self._store.inc(m.STATE_EVICTED, ("experiment",))
+
+    def _drop_experiment(self, experiment: str, known: RunningExperiment | None) -> None:
         store = self._store
         for spec in (
             m.EXPERIMENT_PROGRESS,
@@ -245,11 +288,8 @@ class Recorder:
             m.EXPERIMENT_STARTED_AT,
         ):
             store.remove(spec, (experiment,))
-        leader = self._leaders.pop(experiment, None)
-        if leader is not None:
-            store.remove(m.EXPERIMENT_LEADER, (experiment, leader))
-        store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments_started_at))
-        return started_at
+        if known is not None and known.leader is not None:
+            store.remove(m.EXPERIMENT_LEADER, (experiment, known.leader))
 
     def _experiment_completed(self, e: ExperimentCompleted, when: float, exemplar: Exemplar) -> None:
         store = self._store
@@ -329,7 +369,7 @@ class Recorder:
     def _model_health(self, e: ModelHealth, when: float, exemplar: Exemplar) -> None:
         store = self._store
         model = (e.model, e.provider)
-        self._models_seen[model] = self._clock()
+        self._models.put(model, None, self._clock())
         store.set(m.MODEL_AVAILABLE, model, 1 if e.available else 0)
         store.inc(m.MODEL_HEALTH_CHECKS, (*model, "available" if e.available else "unavailable"))
         if e.latency_ms is not None:
@@ -353,23 +393,27 @@ class Recorder:
             store.set(m.QUALITY_IMPROVEMENT_CONFIDENCE, (), e.quality_improvement_confidence)
 
     # --- incident and deployment ---------------------------------------------------------------
-    def _count_open_incidents(self, severity: str) -> None:
-        open_now = sum(1 for value in self._open_incidents.values() if value == severity)
-        self._store.set(m.INCIDENTS_OPEN, (severity,), open_now)
+    def _count_open_incident(self, severity: str, change: int) -> None:
+        self._open_by_severity[severity] += change
+        self._store.set(m.INCIDENTS_OPEN, (severity,), self._open_by_severity[severity])
 
     def _incident_opened(self, e: IncidentOpened, when: float, exemplar: Exemplar) -> None:
-        if e.incident_id in self._open_incidents:
+        if e.incident_id in self._incidents:
             return
-        self._open_incidents[e.incident_id] = e.severity
+        self._count_open_incident(e.severity, +1)
+        self._incidents.put(e.incident_id, e.severity, self._clock())
         self._store.inc(m.INCIDENTS, (e.severity,))
-        self._count_open_incidents(e.severity)
 
     def _incident_resolved(self, e: IncidentResolved, when: float, exemplar: Exemplar) -> None:
-        opened_as = self._open_incidents.pop(e.incident_id, None)
+        opened_as = self._incidents.pop(e.incident_id)
+        if opened_as is not None:
+            self._count_open_incident(opened_as, -1)
         self._store.inc(m.INCIDENTS_RESOLVED, (e.severity,))
         self._store.inc(m.INCIDENT_DOWNTIME, (e.severity,), max(0.0, when - seconds(e.opened_at)))
-        for severity in {e.severity, opened_as or e.severity}:
-            self._count_open_incidents(severity)
+
+    def _evict_incident(self, incident: str, severity: str) -> None:
+        self._count_open_incident(severity, -1)
+        self._store.inc(m.STATE_EVICTED, ("incident",))
 
     def _deployment(self, e: Deployment, when: float, exemplar: Exemplar) -> None:
         self._store.inc(m.DEPLOYMENTS, (e.component, e.action))
@@ -402,31 +446,43 @@ class Recorder:
 
     # --- expiry, deletion, snapshots ------------------------------------------------------------
     def expire(self, ttl_seconds: float) -> int:
-        """Drop the state of experiments, models and arms with no event for ``ttl_seconds``.
+        """Drop the state of experiments, models, arms and open incidents with no event for
+        ``ttl_seconds``, and the overflow gauges no update reached for as long; return how many.
 
         Only gauges go: counters keep counting, so no rate() ever sees a silent reset.
         """
         horizon = self._clock() - ttl_seconds
+        store = self._store
         expired = 0
-        for experiment in [key for key, seen in self._experiments_seen.items() if seen < horizon]:
-            self._end_experiment(experiment)
-            self._store.inc(m.STATE_EXPIRED, ("experiment",))
+        for experiment, known in self._experiments.expire(horizon):
+            self._drop_experiment(experiment, known)
+            store.inc(m.STATE_EXPIRED, ("experiment",))
             expired += 1
-        for model in [key for key, seen in self._models_seen.items() if seen < horizon]:
+        store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
+        for model, _ in self._models.expire(horizon):
             self._drop_model_health(model)
-            self._store.inc(m.STATE_EXPIRED, ("model",))
+            store.inc(m.STATE_EXPIRED, ("model",))
             expired += 1
-        for arm in [key for key, seen in self._arms_seen.items() if seen < horizon]:
-            del self._arms_seen[arm]
-            self._store.remove(m.BANDIT_ARM_PARAMETER, arm)
-            self._store.inc(m.STATE_EXPIRED, ("arm",))
+        for arm, _ in self._arms.expire(horizon):
+            store.remove(m.BANDIT_ARM_PARAMETER, arm)
+            store.inc(m.STATE_EXPIRED, ("arm",))
             expired += 1
-        return expired
+        for _, severity in self._incidents.expire(horizon):
+            self._count_open_incident(severity, -1)
+            store.inc(m.STATE_EXPIRED, ("incident",))
+            expired += 1
+        overflow = store.expire_overflow(horizon)
+        if overflow:
+            store.inc(m.STATE_EXPIRED, ("overflow",), overflow)
+        return expired + overflow
 
     def _drop_model_health(self, model: tuple[str, str]) -> None:
-        self._models_seen.pop(model, None)
         for spec in (m.MODEL_AVAILABLE, m.MODEL_PROBE_LATENCY, m.MODEL_ERROR_RATIO, m.MODEL_LAST_CHECK):
             self._store.remove(spec, model)
+
+    def _evict_model(self, model: tuple[str, str], _: None) -> None:
+        self._drop_model_health(model)
+        self._store.inc(m.STATE_EVICTED, ("model",))
 
     def delete_experiment(self, experiment: str) -> int:
         """Forget an experiment entirely, counters included (admin API); return series removed."""
@@ -437,76 +493,98 @@ class Recorder:
 
     def delete_model(self, model: str) -> int:
         """Forget a retired model entirely, counters included (admin API); return series removed."""
-        for key in [key for key in self._models_seen if key[0] == model]:
+        for key in [key for key in self._models.copy()[0] if key[0] == model]:
+            self._models.pop(key)
             self._drop_model_health(key)
         removed = self._store.remove_matching("model", model)
         self._store.inc(m.STATE_DELETED, ("model",))
         return removed
 
-    def export_state(self) -> dict[str, Any]:
+    def export_state(self) -> Callable[[], dict[str, object]]:
         """Everything a restart must not lose: state gauges and what they are derived from.
+
+        Taken now, in one copy of each map (cheap: bounded by the caps, no per-entry Python work);
+        the function returned makes the snapshot document of it and may run in another thread,
+        where the gauges' values are read (a gauge updated meanwhile is saved with its newer value).
 
         Counters are not saved: they restart at zero, a reset Prometheus handles (see
         docs/security.md, "Restarts").
         """
-        gauges = [
-            [spec.name, list(labels), value]
-            for spec, labels, value in self._store.gauge_values(SNAPSHOT_GAUGES)
-        ]
-        return {
-            "version": 1,
-            "gauges": gauges,
-            "experiments": dict(self._experiments_started_at),
-            "experiments_seen": dict(self._experiments_seen),
-            "leaders": dict(self._leaders),
-            "open_incidents": dict(self._open_incidents),
-            "models_seen": [[*key, seen] for key, seen in self._models_seen.items()],
-            "arms_seen": [[*key, seen] for key, seen in self._arms_seen.items()],
-            # What the gauge shows: a restart keeps counting from the same moment.
-            "last_improvement": self._started_at
-            if self._last_improvement is None
-            else self._last_improvement,
-        }
+        gauges = self._store.gauge_series(SNAPSHOT_GAUGES)
+        experiments = self._experiments.copy()
+        incidents = self._incidents.copy()
+        models = self._models.copy()
+        arms = self._arms.copy()
+        # What the gauge shows: a restart keeps counting from the same moment.
+        last_improvement = self._started_at if self._last_improvement is None else self._last_improvement
 
-    def import_state(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`export_state` saved (raises ValueError when it is malformed)."""
-        if state.get("version") != 1:
-            raise ValueError(f"unknown snapshot version {state.get('version')!r}")
-        by_name = {spec.name: spec for spec in SNAPSHOT_GAUGES}
-        try:
-            for name, labels, value in state["gauges"]:
-                self._store.set(by_name[name], tuple(str(label) for label in labels), float(value))
-            self._experiments_started_at = {
-                str(key): None if value is None else float(value)
-                for key, value in state["experiments"].items()
+        def document() -> dict[str, object]:
+            return {
+                "version": 1,
+                "gauges": Streamed(
+                    [spec.name, list(series.labels), series.value]
+                    for spec, listed in gauges
+                    for series in listed
+                ),
+                "experiments": Streamed(
+                    ((key, known.started_at) for key, _, known in _entries(experiments)), True
+                ),
+                "experiments_seen": Streamed(((key, seen) for key, seen, _ in _entries(experiments)), True),
+                "leaders": Streamed(
+                    (
+                        (key, known.leader)
+                        for key, _, known in _entries(experiments)
+                        if known.leader is not None
+                    ),
+                    True,
+                ),
+                "open_incidents": Streamed(
+                    ((key, severity) for key, _, severity in _entries(incidents)), True
+                ),
+                "incidents_seen": Streamed(((key, seen) for key, seen, _ in _entries(incidents)), True),
+                "models_seen": Streamed([*key, seen] for key, seen, _ in _entries(models)),
+                "arms_seen": Streamed([*key, seen] for key, seen, _ in _entries(arms)),
+                "last_improvement": last_improvement,
             }
-            self._experiments_seen = {
-                str(key): float(value) for key, value in state["experiments_seen"].items()
-            }
-            self._leaders = {str(key): str(value) for key, value in state["leaders"].items()}
-            self._open_incidents = {str(key): str(value) for key, value in state["open_incidents"].items()}
-            self._models_seen = {(str(a), str(b)): float(seen) for a, b, seen in state["models_seen"]}
-            self._arms_seen = {(str(a), str(b), str(c)): float(seen) for a, b, c, seen in state["arms_seen"]}
-            last = state["last_improvement"]
-            self._last_improvement = None if last is None else float(last)
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"malformed snapshot: {err!r}") from err
-        if self._last_improvement is not None:
-            self._store.set(m.LAST_IMPROVEMENT, (), self._last_improvement)
-        self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments_started_at))
-        for severity in SEVERITIES:
-            self._count_open_incidents(severity)
+
+        return document
+
+    def import_state(self, snapshot: Snapshot) -> None:
+        """Restore a checked snapshot into this (new) recorder. Nothing here can fail: the
+        snapshot was checked whole. Entries past the caps push out those seen least recently."""
+        store = self._store
+        for name, labels, value in snapshot.gauges:
+            store.set(SNAPSHOT_GAUGES_BY_NAME[name], tuple(labels), value)
+        now = self._clock()
+        experiments_seen = snapshot.experiments_seen
+        for experiment, started_at in sorted(
+            snapshot.experiments.items(), key=lambda item: experiments_seen.get(item[0], now)
+        ):
+            known = RunningExperiment(started_at, snapshot.leaders.get(experiment))
+            self._experiments.put(experiment, known, experiments_seen.get(experiment, now))
+        incidents_seen = snapshot.incidents_seen
+        for incident, severity in sorted(
+            snapshot.open_incidents.items(), key=lambda item: incidents_seen.get(item[0], now)
+        ):
+            self._count_open_incident(severity, +1)
+            self._incidents.put(incident, severity, incidents_seen.get(incident, now))
+        for model, provider, seen in sorted(snapshot.models_seen, key=lambda entry: entry[-1]):
+            self._models.put((model, provider), None, seen)
+        for bandit, arm, parameter, seen in sorted(snapshot.arms_seen, key=lambda entry: entry[-1]):
+            self._arms.put((bandit, arm, parameter), None, seen)
+        self._last_improvement = snapshot.last_improvement
+        store.set(m.LAST_IMPROVEMENT, (), snapshot.last_improvement)
+        store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
 
 
-# Gauges of state that a restart restores. Derived gauges (active experiments, open incidents,
-# last improvement) are recomputed from the recorder's own state; self-metrics start afresh.
-SNAPSHOT_GAUGES: frozenset[m.MetricSpec] = frozenset(
-    spec
-    for spec in m.ALL_METRICS
-    if spec.kind == "gauge"
-    and spec.category != m.SELF
-    and spec not in (m.EXPERIMENTS_ACTIVE, m.INCIDENTS_OPEN, m.LAST_IMPROVEMENT)
-)
+# Kinds of state the recorder keeps, as the expiry and eviction self-metrics name them.
+STATE_KINDS = ("experiment", "model", "arm", "incident")
+
+
+def _entries(copied: tuple[list[K], list[tuple[float, V]]]) -> Iterator[tuple[K, float, V]]:
+    """``(key, seen, value)`` of each entry of a :meth:`Tracked.copy`."""
+    keys, entries = copied
+    return ((key, seen, value) for key, (seen, value) in zip(keys, entries, strict=True))
 
 
 def _exemplar(trace_id: str | None, span_id: str | None) -> Exemplar:

@@ -11,6 +11,7 @@ from app.config import Settings
 from app.dedup import RecentIds
 from app.ingest import Ingestor
 from app.recorder import Recorder
+from app.snapshot import SnapshotWriter
 from app.store import MetricStore
 
 
@@ -23,6 +24,7 @@ class Exporter:
     auth: Authenticator
     recent_ids: RecentIds
     is_ready: bool = field(default=False)
+    snapshots: SnapshotWriter = field(default_factory=SnapshotWriter)
 
 
 def exporter_of(request: Request) -> Exporter:

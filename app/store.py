@@ -13,9 +13,14 @@ buckets counted apart and summed at render time, exemplars stamped with wall-clo
 encoders can render it too: that is the reference the fast renderer is tested against, and the
 path for the rarely used exposition variants (a ``name[]`` filter, other escapings).
 
-The store also guards cardinality: each client-supplied label (``metrics.GUARDED_LABELS``) keeps
-at most a fixed number of distinct values; later values are counted under ``__overflow__`` and
-the overflow is itself counted, per metric and label. Writers are the event loop's only.
+The store also keeps a series budget. Each client-supplied label (``metrics.GUARDED_LABELS``)
+keeps at most a fixed number of distinct values (later values are counted under ``__overflow__``,
+and the overflow per metric and label); each metric with such labels keeps at most
+``max_series_per_metric`` label sets, and all of them together at most ``max_series``: past
+either, a new label set is counted under the metric's overflow label set (every client-supplied
+label ``__overflow__``), and that overflow is counted too. A label value holds its slot, and a
+series its place in the budget, only while it exists: removing series frees them. Writers are the
+event loop's only.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -207,8 +212,19 @@ class Family:
         self.bounds = bounds
         # Histogram samples carry `le`, which prometheus_client sorts among the other labels.
         self.le_position = sum(1 for name in spec.labels if name < "le")
+        # Where the client-supplied labels are: the series budget applies to these families only.
+        self.guarded = tuple(
+            (index, name) for index, name in enumerate(spec.labels) if name in GUARDED_LABELS
+        )
         if not spec.labels:
             self.add(())
+
+    def overflow_labels(self, labels: Labels) -> Labels:
+        """``labels`` with every client-supplied value replaced by the overflow value."""
+        overflow = list(labels)
+        for index, _ in self.guarded:
+            overflow[index] = OVERFLOW_VALUE
+        return tuple(overflow)
 
     def add(self, labels: Labels) -> Series:
         spec = self.spec
@@ -239,25 +255,47 @@ class Family:
 
 
 class LabelGuard:
-    """Admits at most ``limit`` distinct values per label name (``limits`` overrides per label)."""
+    """At most ``limit`` distinct values per label name (``limits`` overrides per label).
+
+    A value holds its slot while series use it: :meth:`hold` and :meth:`drop` count them, and the
+    slot is free again once the last one is dropped.
+    """
 
     def __init__(self, limit: int, limits: Mapping[str, int] | None = None) -> None:
         self._limit = limit
         self._limits = dict(limits or {})
-        self._values: dict[str, set[str]] = {}
+        self._values: dict[str, Tally[str]] = {}
+
+    def admits(self, label: str, value: str) -> bool:
+        """True when ``value`` may be used for ``label``: known, or room for one more."""
+        held = self._values.get(label, ())
+        if value in held or value == OVERFLOW_VALUE:
+            return True
+        return len(held) < self._limits.get(label, self._limit)
+
+    def hold(self, label: str, value: str) -> None:
+        """One more series uses ``value``."""
+        if value != OVERFLOW_VALUE:
+            self._values.setdefault(label, Tally())[value] += 1
+
+    def drop(self, label: str, value: str) -> None:
+        """One series fewer uses ``value``; the last one frees its slot."""
+        held = self._values.get(label)
+        if held is not None and value in held:
+            held[value] -= 1
+            if held[value] <= 0:
+                del held[value]
 
     def admit(self, label: str, value: str) -> bool:
-        """True when ``value`` may be used for ``label`` (known, or room for one more)."""
-        known = self._values.setdefault(label, set())
-        if value in known:
-            return True
-        if len(known) >= self._limits.get(label, self._limit):
+        """:meth:`admits`, and :meth:`hold` when it does (for a store that never drops series)."""
+        if not self.admits(label, value):
             return False
-        known.add(value)
+        self.hold(label, value)
         return True
 
     def release(self, label: str, value: str) -> None:
-        self._values.get(label, set()).discard(value)
+        """Forget ``value`` whatever holds it: its slot is free."""
+        self._values.get(label, Tally()).pop(value, None)
 
 
 class LabelSet(dict[MetricSpec, Series]):
@@ -288,15 +326,31 @@ class MetricStore:
     """Updates declared metrics by spec and label values; a prometheus_client collector too.
 
     ``registry``, when given, gets the store registered as a collector (it is then everything a
-    scrape shows, with whatever else the registry holds).
+    scrape shows, with whatever else the registry holds). ``guard`` caps values per label;
+    ``max_series`` and ``max_series_per_metric`` are the series budget (see the module's text);
+    ``clock`` tells when an overflow gauge was last set, for :meth:`expire_overflow`.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None, guard: LabelGuard | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        guard: LabelGuard | None = None,
+        *,
+        max_series: int = 10_000_000,
+        max_series_per_metric: int = 10_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.families: dict[MetricSpec, Family] = {spec: Family(spec) for spec in ALL_METRICS}
         self._guard = guard or LabelGuard(limit=1_000_000)
+        self._max_series = max_series
+        self._max_series_per_metric = max_series_per_metric
+        self._clock = clock
         # Every series bound so far, by the label values it was bound with (after the guard).
         self._bound: dict[tuple[MetricSpec, Labels], Series] = {}
         self._series: Tally[MetricSpec] = Tally()
+        self._total = 0
+        # When each gauge series that overflow updates go to was last updated.
+        self._overflow_gauges: dict[tuple[MetricSpec, Labels], float] = {}
         # Label sets handed out by label_set(); dropped whenever a series is removed.
         self._label_sets: dict[Labels, LabelSet] = {}
         self.registry = registry
@@ -309,26 +363,52 @@ class MetricStore:
             return series
         if len(labels) != len(spec.labels):
             raise ValueError(f"{spec.name} takes labels {spec.labels}, got {labels!r}")
-        admitted = self._admit(spec, labels)
+        family = self.families[spec]
+        if not family.guarded:  # every label from a fixed set: bounded by the declaration
+            return self._bind(family, labels)
+        admitted = self._admit(family, labels)
         series = self._bound.get((spec, admitted))
         if series is None:
-            family = self.families[spec]
-            series = family.series.get(admitted) or family.add(admitted)
-            self._bound[(spec, admitted)] = series
-            self._count_series(spec, +1)
+            limit = self._limit_reached(spec)
+            if limit is not None:
+                self.inc(m.SERIES_OVERFLOW, (spec.name, limit))
+                admitted = family.overflow_labels(admitted)
+                series = self._bound.get((spec, admitted))
+            if series is None:
+                series = self._bind(family, admitted)
+        if spec.kind == "gauge" and OVERFLOW_VALUE in admitted:
+            self._overflow_gauges[(spec, admitted)] = self._clock()
         return series
 
-    def _admit(self, spec: MetricSpec, labels: Labels) -> Labels:
+    def _admit(self, family: Family, labels: Labels) -> Labels:
         """``labels`` with every value past its label's cap replaced by the overflow value."""
         admitted = list(labels)
-        for index, name in enumerate(spec.labels):
-            if name in GUARDED_LABELS and not self._guard.admit(name, labels[index]):
+        for index, name in family.guarded:
+            if not self._guard.admits(name, labels[index]):
                 admitted[index] = OVERFLOW_VALUE
-                self.inc(m.LABEL_OVERFLOW, (spec.name, name))
+                self.inc(m.LABEL_OVERFLOW, (family.spec.name, name))
         return tuple(admitted)
+
+    def _limit_reached(self, spec: MetricSpec) -> str | None:
+        """The setting whose limit a new label set of ``spec`` is past, or None."""
+        if self._series[spec] >= self._max_series_per_metric:
+            return "max_series_per_metric"
+        if self._total >= self._max_series:
+            return "max_series"
+        return None
+
+    def _bind(self, family: Family, labels: Labels) -> Series:
+        spec = family.spec
+        series = family.series.get(labels) or family.add(labels)
+        self._bound[(spec, labels)] = series
+        for index, name in family.guarded:
+            self._guard.hold(name, labels[index])
+        self._count_series(spec, +1)
+        return series
 
     def _count_series(self, spec: MetricSpec, change: int) -> None:
         self._series[spec] += change
+        self._total += change
         if spec is not m.SERIES:
             self.set(m.SERIES, (spec.name,), self._series[spec])
 
@@ -371,7 +451,11 @@ class MetricStore:
             raise ValueError(f"{spec.name} has no labels: its one series cannot be removed")
         if self._bound.pop((spec, labels), None) is not None:
             self._label_sets.clear()
-            del self.families[spec].series[labels]
+            family = self.families[spec]
+            del family.series[labels]
+            for index, name in family.guarded:
+                self._guard.drop(name, labels[index])
+            self._overflow_gauges.pop((spec, labels), None)
             self._count_series(spec, -1)
 
     def remove_matching(self, label: str, value: str) -> int:
@@ -383,14 +467,27 @@ class MetricStore:
         ]
         for spec, labels in doomed:
             self.remove(spec, labels)
-        self._guard.release(label, value)
         return len(doomed)
 
-    def gauge_values(self, specs: frozenset[MetricSpec]) -> Iterator[tuple[MetricSpec, Labels, float]]:
-        """The current value of every series of the given gauges."""
-        for (spec, labels), series in list(self._bound.items()):
-            if spec in specs and isinstance(series, GaugeSeries):
-                yield spec, labels, series.value
+    def expire_overflow(self, horizon: float) -> int:
+        """Drop the gauges that overflow updates go to, if none came since ``horizon``; return
+        how many. (Gauges of named things expire with the recorder's state; these stand for
+        many things at once, so they go when none of them is heard of.)"""
+        stale = [key for key, updated in self._overflow_gauges.items() if updated < horizon]
+        for spec, labels in stale:
+            self.remove(spec, labels)
+        return len(stale)
+
+    def gauge_series(self, specs: Iterable[MetricSpec]) -> list[tuple[MetricSpec, list[GaugeSeries]]]:
+        """The series of the given gauges, each metric's listed in one step (a snapshot reads
+        their labels and values later, in another thread)."""
+        listed = []
+        for spec in specs:
+            if spec.kind != "gauge":
+                raise ValueError(f"{spec.name} is a {spec.kind}, not a gauge")
+            if spec.labels or (spec, ()) in self._bound:
+                listed.append((spec, cast(list[GaugeSeries], list(self.families[spec].series.values()))))
+        return listed
 
     # --- prometheus_client's view --------------------------------------------------------------
     def describe(self) -> list[Metric]:

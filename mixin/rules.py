@@ -160,6 +160,7 @@ class Alerts(_Section):
     error_budget_low: ErrorBudgetLow
     error_budget_burn: tuple[BurnWindow, ...] = Field(min_length=1)
     critical_event_logged: CriticalEventLogged
+    series_overflow: Held
 
 
 class RulesConfig(_Section):
@@ -1046,6 +1047,23 @@ def _health_alerts(config: RulesConfig) -> tuple[Alert, ...]:
             "trace id are in the exporter's log (logger llmopt_exporter.optimizer).",
             comment="A critical entry of the client's logger pages at once. The receive time of the last "
             "one, not the counter: increase() misses a series' first increment.",
+        ),
+        Alert(
+            "LLMOptSeriesOverflow",
+            block(
+                f"{q.rate(m.LABEL_OVERFLOW, '5m', keep=('metric',))} > 0",
+                "or",
+                f"{q.rate(m.SERIES_OVERFLOW, '5m', keep=('metric',))} > 0",
+            ),
+            a.series_overflow.severity,
+            "Updates of an LLM metric are counted under __overflow__.",
+            "{{ $value }} updates per second of {{ $labels.metric }} go to its __overflow__ label set "
+            f"(for {a.series_overflow.for_}): a label has more values than its cap, or the metric or the "
+            "exporter holds as many series as the budget allows. Those updates are counted, but no "
+            "longer apart.",
+            for_=a.series_overflow.for_,
+            comment="Past label_value_limit (label overflow) or max_series_per_metric / max_series "
+            "(series overflow), from the exporter's self-metrics.",
         ),
         Alert(
             "LLMOptWatchdog",

@@ -84,6 +84,7 @@ GAUGES: Mapping[MetricSpec, GaugeReading] = {
     m.START_TIME: GaugeReading("replica", "each replica's start"),
     m.SERIES: GaugeReading("replica", "series each replica holds; the sum is what Prometheus ingests"),
     m.SNAPSHOT_LAST_SUCCESS: GaugeReading("replica", "each replica writes its own snapshot"),
+    m.SNAPSHOT_SIZE: GaugeReading("replica", "each replica writes its own snapshot"),
 }
 
 # The aggregations over replicas that give one right answer, by kind of metric.

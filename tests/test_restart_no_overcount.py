@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from app import metrics as m
-from app.recorder import SNAPSHOT_GAUGES
+from app.snapshot import SNAPSHOT_GAUGES
 from tests.exposition import SampleKey, samples
 from tests.processes import EXPORTER, PROMETHEUS, free_port, running
 

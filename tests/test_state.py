@@ -12,12 +12,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app import metrics as m
 from app.config import Settings
 from app.dedup import RecentIds
 from app.main import create_app
+from app.store import MetricStore
 from tests.conftest import CLOCK, Exporter, make_exporter, moved_to_now
 from tests.exposition import changed, key, samples
 from tests.processes import exporter_process
+
+
+def store_of(exporter: Exporter) -> MetricStore:
+    store: MetricStore = exporter.client.app.state.exporter.store  # type: ignore[attr-defined]
+    return store
 
 
 def request(model: str = "m", event_id: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -28,6 +35,7 @@ def request(model: str = "m", event_id: str | None = None, **fields: Any) -> dic
 
 
 REQUESTS = key("llmopt_llm_requests_total", model="m", provider="unknown", task_type="unknown")
+SERIES_OVERFLOW = "llmopt_exporter_series_overflow_total"
 
 
 # --- idempotency -------------------------------------------------------------------------------
@@ -103,6 +111,42 @@ def test_label_values_past_the_cap_collapse_into_overflow() -> None:
         assert variants == {"e0", "__overflow__"}
 
 
+@pytest.mark.parametrize(
+    ("limits", "limit_hit"),
+    [
+        pytest.param({"max_series_per_metric": 60}, "max_series_per_metric", id="per-metric"),
+        pytest.param({"max_series": 150}, "max_series", id="exporter-wide"),
+    ],
+)
+def test_series_stop_at_the_budget_and_overflow_is_counted(limits: dict[str, int], limit_hit: str) -> None:
+    """Label sets, not only label values, are capped: 100k calls over 47 models x 47 providers
+    x 47 task types, each far under the value cap, once made 702k series. Here 1000 calls over
+    10 x 10 x 10, under a value cap of 20."""
+    for exporter in make_exporter(label_value_limit=20, **limits):
+        calls = [
+            request(model=f"m{n % 10}", provider=f"p{n // 10 % 10}", task_type=f"t{n // 100}")
+            for n in range(1000)
+        ]
+        assert exporter.post({"events": calls}).status_code == 200
+        after = exporter.scrape()
+        settings = exporter.client.app.state.exporter.settings  # type: ignore[attr-defined]
+        families = [family for family in store_of(exporter).families.values() if family.guarded]
+        named = [labels for family in families for labels in family.series if m.OVERFLOW_VALUE not in labels]
+        assert 0 < len(named) <= settings.max_series
+        # One more each: the overflow label set.
+        assert max(len(family.series) for family in families) <= settings.max_series_per_metric + 1
+        # Nothing is lost: what the budget refuses is counted under __overflow__, and counted.
+        requests = {
+            labels: value for (name, labels), value in after.items() if name == "llmopt_llm_requests_total"
+        }
+        assert sum(requests.values()) == 1000
+        overflowed = requests[
+            (("model", "__overflow__"), ("provider", "__overflow__"), ("task_type", "__overflow__"))
+        ]
+        assert overflowed > 0
+        assert after[key(SERIES_OVERFLOW, metric="llmopt_llm_requests_total", limit=limit_hit)] == overflowed
+
+
 def test_series_gauge_follows_removals() -> None:
     for exporter in make_exporter():
         exporter.post({"type": "experiment", "action": "progress", "experiment_id": "e", "progress": 0.5})
@@ -159,6 +203,111 @@ def test_state_without_events_expires_but_counters_stay() -> None:
         assert after[key("llmopt_exporter_state_expired_total", kind="experiment")] == 1
         assert after[key("llmopt_exporter_state_expired_total", kind="model")] == 1
         assert after[key("llmopt_exporter_state_expired_total", kind="arm")] == 1
+
+
+def test_expiry_frees_label_values_and_overflow_gauges_expire_too() -> None:
+    now = [CLOCK]
+    settings = Settings(label_value_limits={"experiment": 1}, state_ttl_seconds=3600)
+    app = create_app(settings, clock=lambda: now[0])
+    with TestClient(app) as client:
+        exporter = Exporter(client)
+        for experiment in ("e1", "e2"):  # e2 is past the cap: its gauges go to __overflow__
+            exporter.post({"type": "experiment", "action": "started", "experiment_id": experiment})
+        progress = "llmopt_experiment_progress_ratio"
+        assert {dict(labels)["experiment"] for name, labels in exporter.scrape() if name == progress} == {
+            "e1",
+            "__overflow__",
+        }
+        now[0] += 3601
+        # e1 and e2 (3 gauges each), and the 3 overflow gauges no update reached since.
+        assert app.state.exporter.recorder.expire(3600) == 5
+        after = exporter.scrape()
+        assert not [labels for name, labels in after if name == progress]
+        assert after[key("llmopt_exporter_state_expired_total", kind="overflow")] == 3
+        # e1's value no longer holds a place under the cap.
+        exporter.post({"type": "experiment", "action": "started", "experiment_id": "e3"})
+        assert {dict(labels)["experiment"] for name, labels in exporter.scrape() if name == progress} == {
+            "e3"
+        }
+
+
+# --- bounded state -----------------------------------------------------------------------------
+def arm_pull(arm: str) -> dict[str, Any]:
+    return {
+        "type": "bandit",
+        "action": "pull",
+        "arm_id": arm,
+        "explored": True,
+        "parameter": "t",
+        "parameter_value": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "event", "gauge", "label"),
+    [
+        pytest.param(
+            "experiment",
+            lambda name: {"type": "experiment", "action": "started", "experiment_id": name},
+            "llmopt_experiment_progress_ratio",
+            "experiment",
+            id="experiments",
+        ),
+        pytest.param(
+            "model",
+            lambda name: {"type": "model_health", "model": name, "available": True},
+            "llmopt_model_available",
+            "model",
+            id="models",
+        ),
+        pytest.param("arm", arm_pull, "llmopt_bandit_arm_parameter_value", "arm", id="arms"),
+    ],
+)
+def test_state_keeps_at_most_its_cap_the_least_recently_seen_goes(
+    kind: str, event: Any, gauge: str, label: str
+) -> None:
+    """1M experiment ids once made llmopt_experiments_active read 1,000,000 and held all of them."""
+    for exporter in make_exporter(max_state_entries=3):
+        exporter.post({"events": [event(f"x{n}") for n in range(5)]})  # x0 and x1 pushed out
+        exporter.post(event("x1"))  # back, and now the most recent: x2 goes
+        after = exporter.scrape()
+        assert {dict(labels)[label] for name, labels in after if name == gauge} == {"x1", "x3", "x4"}
+        assert after[key("llmopt_exporter_state_evicted_total", kind=kind)] == 3
+        if kind == "experiment":
+            assert after[key("llmopt_experiments_active")] == 3
+
+
+def test_open_incidents_are_capped_and_expire() -> None:
+    """Open incidents never expired (and each event counted them all: 1.6 s per batch at 20k open;
+    now they are counted as they open and close)."""
+    now = [CLOCK]
+    app = create_app(Settings(max_state_entries=3, state_ttl_seconds=3600), clock=lambda: now[0])
+    with TestClient(app) as client:
+        exporter = Exporter(client)
+        opened = [
+            {"type": "incident", "action": "opened", "incident_id": f"i{n}", "severity": "sev1"}
+            for n in range(5)
+        ]
+        exporter.post({"events": opened})
+        open_now = key("llmopt_incidents_open", severity="sev1")
+        assert exporter.scrape()[open_now] == 3
+        resolved = {
+            "type": "incident",
+            "action": "resolved",
+            "severity": "sev1",
+            "opened_at": "2026-11-26T23:00:00Z",
+        }
+        exporter.post({**resolved, "incident_id": "i0"})  # pushed out already: open stays 3
+        assert exporter.scrape()[open_now] == 3
+        exporter.post({**resolved, "incident_id": "i4"})
+        assert exporter.scrape()[open_now] == 2
+        now[0] += 3601
+        assert app.state.exporter.recorder.expire(3600) == 2
+        after = exporter.scrape()
+        assert after[open_now] == 0
+        assert after[key("llmopt_exporter_state_expired_total", kind="incident")] == 2
+        assert after[key("llmopt_exporter_state_evicted_total", kind="incident")] == 2
+        assert after[key("llmopt_incidents_resolved_total", severity="sev1")] == 2
 
 
 # --- admin API ---------------------------------------------------------------------------------
@@ -273,20 +422,6 @@ def test_snapshot_restores_state_in_process(tmp_path: Path) -> None:
             }
         )
         assert Exporter(client).scrape()[key("llmopt_experiment_duration_seconds_sum")] == 86400
-
-
-@pytest.mark.parametrize(
-    "content", [b"{not json", b"[1, 2]", b'{"version": 99}', b'{"version": 1, "gauges": 5}']
-)
-def test_corrupt_snapshot_is_set_aside_and_start_up_goes_on(tmp_path: Path, content: bytes) -> None:
-    path = tmp_path / "state.json"
-    path.write_bytes(content)
-    with TestClient(create_app(Settings(snapshot_file=path), clock=lambda: CLOCK)) as client:
-        after = Exporter(client).scrape()
-        assert after[key("llmopt_exporter_snapshot_restore_failures_total")] == 1
-        assert client.get("/readyz").status_code == 200
-    aside = list(tmp_path.glob("state.json.corrupt-*"))
-    assert len(aside) == 1 and aside[0].read_bytes() == content
 
 
 def test_restart_of_the_real_process_restores_state(tmp_path: Path) -> None:
