@@ -422,6 +422,8 @@ class ParameterUpdate(Event, tag="parameter_update", kw_only=True, frozen=True):
 # --- budget ---
 
 BudgetPeriod = Literal["hour", "day", "month"]
+# Spend other than tokens: token spend is counted from llm_request.cost_usd.
+SpendCategory = Literal["compute", "infrastructure"]
 SwitchReason = Literal["cost", "quality", "latency", "availability", "budget", "other"]
 
 
@@ -430,7 +432,7 @@ class BudgetSpend(Event, tag="budget", kw_only=True, frozen=True):
 
     action: Literal["spend"]
     # Token spend is counted from llm_request.cost_usd; accepting it here would count it twice.
-    category: Annotated[Literal["compute", "infrastructure"], doc("What was paid for.", "compute")]
+    category: Annotated[SpendCategory, doc("What was paid for.", "compute")]
     amount_usd: Annotated[Usd, doc("How much, in US dollars.", 12.5)]
 
 

@@ -15,7 +15,7 @@ import platform
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, get_args
 
 from app import __version__
 from app import metrics as m
@@ -25,6 +25,7 @@ from app.events import (
     BanditPull,
     BanditReward,
     BudgetLimit,
+    BudgetPeriod,
     BudgetSpend,
     BudgetViolation,
     Business,
@@ -42,6 +43,8 @@ from app.events import (
     ModelHealth,
     ModelSwitch,
     ParameterUpdate,
+    Severity,
+    SpendCategory,
     seconds,
 )
 from app.snapshot import SNAPSHOT_GAUGES, SNAPSHOT_GAUGES_BY_NAME, Snapshot, Streamed
@@ -50,7 +53,7 @@ from app.tracked import Tracked
 
 K = TypeVar("K")
 V = TypeVar("V")
-SEVERITIES = ("sev1", "sev2", "sev3")
+SEVERITIES: tuple[str, ...] = get_args(Severity)
 QUALITY_DIMENSIONS = ("accuracy", "relevance", "coherence", "completeness")
 LOG_LEVELS = {"error": logging.ERROR, "critical": logging.CRITICAL}
 
@@ -130,9 +133,9 @@ class Recorder:
         store.set(m.EXPERIMENTS_ACTIVE, (), 0)
         for event_type in EVENT_TYPES:
             store.touch(m.EVENTS_ACCEPTED, (event_type,))
-        for category in ("token", "compute", "infrastructure"):
+        for category in ("token", *get_args(SpendCategory)):
             store.touch(m.SPEND, (category,))
-        for period in ("hour", "day", "month"):
+        for period in get_args(BudgetPeriod):
             store.touch(m.BUDGET_VIOLATIONS, (period,))
         for outcome in ("won", "no_winner"):
             store.touch(m.EXPERIMENTS_COMPLETED, (outcome,))
