@@ -3,10 +3,10 @@
 Five dashboards come out, linked to each other and tagged ``llm-optimizer``:
 
 ``llmopt-system-health``
-    the seed's System Health view: request rate, success rate and latency with their change,
+    the System Health view: request rate, success rate and latency with their change,
     latency percentiles, errors by type, availability and error budget, the exporter itself;
 ``llmopt-optimization``
-    the seed's Optimization Performance view: running A/B tests (progress, leader, lead,
+    the Optimization Performance view: running A/B tests (progress, leader, lead,
     confidence against the 95 % needed), variants compared, the bandit's arm shares and rewards,
     the 7-day cost trend, savings against the baseline, parameter tuning;
 ``llmopt-slos``
@@ -53,7 +53,7 @@ DASHBOARDS_DIR = "grafana/dashboards"
 TAG = "llm-optimizer"
 SCHEMA_VERSION = 39
 GRID_COLUMNS = 24
-# The confidence a running A/B test needs before it may be concluded (the seed's "need 95%").
+# The confidence a running A/B test needs before it may be concluded.
 CONFIDENCE_NEEDED = 0.95
 
 JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]]
@@ -586,7 +586,7 @@ def optimization(config: RulesConfig) -> Board:
     bandits = (
         bargauge(
             "Bandit arm selection share",
-            "Share of the pulls of bandit $bandit that went to each arm over the time range (the seed's "
+            "Share of the pulls of bandit $bandit that went to each arm over the time range (for example "
             "'Temperature 0.7: 68 % selection').",
             "percentunit",
             now(

@@ -7,7 +7,7 @@
     the SLIs over their windows, error ratios and burn rates per alerting window, the normalised
     error budget remaining and the optimization halt signal;
 ``alerting.rules.yml``
-    the seed's alerts, the absence alerts, the Watchdog and the SLO alerts.
+    the optimizer alerts, the absence alerts, the Watchdog and the SLO alerts.
 
 The series every recording rule writes are declared in :mod:`mixin.recorded`, with their names;
 the rules here say how each is computed, and refer to each other through those declarations, as
@@ -932,7 +932,8 @@ def _slo_groups(q: Promql, config: RulesConfig) -> tuple[Group, ...]:
             f"max without (slo) ({rec.SLO_BUDGET_REMAINING.selector} < bool {num(below)})"
             "\nor on ()\nvector(0)",
             comment=f"1 when an SLO has less than {percent(below)} of its error budget left: the optimizer "
-            "should halt (the seed's shouldHaltOptimization). 0 otherwise, also without traffic or data.",
+            "should halt (the client's should_halt_optimization reads it). 0 otherwise, also without "
+            "traffic or data.",
         )
     )
     return (
@@ -950,7 +951,7 @@ def _cost_per_success(q: Promql, window: str) -> str:
 # --- Alerts --------------------------------------------------------------------------------------
 
 
-def _seed_alerts(config: RulesConfig) -> tuple[Alert, ...]:
+def _optimizer_alerts(config: RulesConfig) -> tuple[Alert, ...]:
     a = config.alerts
     stuck_seconds = seconds(a.optimization_stuck.no_improvement_for)
     q = Promql(config.replica_labels)
@@ -1212,9 +1213,9 @@ def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]
             _slo_groups(q, config),
         ),
         ALERTING_FILE: (
-            "Alerts: the seed's five, exporter and optimizer health, the Watchdog, and the SLO alerts.",
+            "Alerts: the optimizer's five, exporter and optimizer health, the Watchdog, and the SLO alerts.",
             (
-                Group("llmopt.alerts", _seed_alerts(config)),
+                Group("llmopt.alerts", _optimizer_alerts(config)),
                 Group("llmopt.health", _health_alerts(config)),
                 Group("llmopt.slo.alerts", _slo_alerts(config)),
             ),

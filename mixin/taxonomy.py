@@ -1,4 +1,4 @@
-"""Where each field of the seed's metrics taxonomy lives: a metric, PromQL over metrics, or the logs.
+"""Where each field of the event taxonomy lives: a metric, PromQL over metrics, or the logs.
 
 One row per ID of ``docs/taxonomy-fields.txt``. ``served_by`` is PromQL (or a metric name) a user
 can paste into Prometheus, or, where ``is_promql`` is false, words saying where the value lives.

@@ -1,4 +1,4 @@
-"""alerts/alertmanager.yml: accepted by amtool, every shipped alert routed to the seed's channels,
+"""alerts/alertmanager.yml: accepted by amtool, every shipped alert routed to its channels,
 secrets only from files, and inhibition checked on a real Alertmanager."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.processes import ALERTMANAGER, AMTOOL
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "alerts" / "alertmanager.yml"
 
-# The seed's channels (§6.2): who hears about an alert, by name or severity.
+# The channels: who hears about an alert, by name or severity.
 RECEIVER_BY_ALERT = {
     "LLMOptWatchdog": "deadmans-switch",
     "LLMOptBudgetExceeded": "pagerduty-email",

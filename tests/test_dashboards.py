@@ -238,7 +238,7 @@ def test_queries_name_only_declared_metrics_and_recording_rules() -> None:
 
 
 def test_dashboards_show_what_the_seed_draws() -> None:
-    """Seed §6.1: the System Health and Optimization Performance views."""
+    """The System Health and Optimization Performance views."""
     titles = {
         dashboard["uid"]: {panel["title"] for panel in dashboard["panels"]} for dashboard in _dashboards()
     }

@@ -68,7 +68,7 @@ KILL_IN_ROUND = 5
 DAILY_BUDGET_USD = 5
 MODELS = ("scale-a", "scale-b")
 
-# Test thresholds over the seed's numbers: alerts fire on their first evaluation.
+# Test thresholds over the shipped numbers: alerts fire on their first evaluation.
 RULE_CHANGES: Mapping[str, Any] = {
     "alerts.budget_exceeded.daily_budget_usd": DAILY_BUDGET_USD,
     "alerts.high_error_rate.for": "0s",

@@ -1,4 +1,4 @@
-"""``llmopt-exporter incident-context``: the context a responder gathers first (seed §8.2), as Markdown.
+"""``llmopt-exporter incident-context``: the context a responder gathers first, as Markdown.
 
 ``llmopt-exporter incident-context --prometheus URL [--since 1h] [--match 'cluster="prod"']`` reads a
 Prometheus that scrapes the exporter with the llmopt rules loaded and prints a report to paste into

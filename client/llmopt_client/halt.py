@@ -201,7 +201,7 @@ _guards_lock = threading.Lock()
 
 
 def should_halt_optimization(prometheus_url: str | None = None) -> bool:
-    """The seed's ``shouldHaltOptimization``, answered by Prometheus (see :class:`HaltGuard`).
+    """Whether the optimizer should halt, answered by Prometheus (see :class:`HaltGuard`).
 
     ``prometheus_url`` defaults to ``$LLMOPT_PROMETHEUS_URL``, else ``http://127.0.0.1:9090``. One
     guard per URL is shared by the process, with the default cache and failure behaviour; make a

@@ -1,12 +1,12 @@
 """Structured logs for optimizer services, on the standard library's ``logging``.
 
-:class:`JsonFormatter` writes one JSON object per line with the fields of the seed's ``LogEntry``
+:class:`JsonFormatter` writes one JSON object per line with the fields of a log entry
 (``timestamp``, ``level``, ``message``, ``context`` with ``service`` and ``environment``,
 ``request_id``, ``user_id``, ``experiment_id``, ``error`` with ``name``, ``message`` and ``stack``)
 and the current ``trace_id`` and ``span_id``. :class:`ExporterHandler` reports every record at
 ``ERROR`` or above to the exporter as a ``log`` event, so ``llmopt_log_events_total{level,component}``
 moves and a critical entry pages (``LLMOptCriticalEventLogged``). :class:`StructuredLogger` is the
-seed's logger API over a stdlib logger, and :func:`get_logger` wires the three together.
+a structured logger API over a stdlib logger, and :func:`get_logger` wires the three together.
 
 Plain ``logging`` calls work too: ``logging.getLogger("optimizer").critical("...")`` on a logger
 with these handlers is formatted and reported the same way.
@@ -28,7 +28,7 @@ from llmopt_client.tracing import current_trace
 if TYPE_CHECKING:
     from llmopt_client.client import Client
 
-# The seed's level names (LogLevel): WARNING is "warn".
+# The level names of a log line: WARNING is "warn".
 LEVEL_NAMES = {
     logging.DEBUG: "debug",
     logging.INFO: "info",
@@ -36,7 +36,7 @@ LEVEL_NAMES = {
     logging.ERROR: "error",
     logging.CRITICAL: "critical",
 }
-# Context keys that are fields of their own in a log line, as in the seed's LogEntry.
+# Context keys that are fields of their own in a log line, in every log line.
 LIFTED_FIELDS = ("request_id", "user_id", "experiment_id")
 # What the exporter accepts in a log event's text fields.
 MESSAGE_LIMIT = 1024
@@ -44,7 +44,7 @@ STACK_LIMIT = 16384
 
 
 def level_name(levelno: int) -> str:
-    """The seed's name of a stdlib level: debug, info, warn, error or critical."""
+    """The log-line name of a stdlib level: debug, info, warn, error or critical."""
     if levelno >= logging.CRITICAL:
         return "critical"
     return LEVEL_NAMES.get(levelno) or logging.getLevelName(levelno).lower()
@@ -72,7 +72,7 @@ def _trace_of(record: logging.LogRecord) -> tuple[str | None, str | None]:
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object (one line) with the seed's ``LogEntry`` fields.
+    """Formats a record as one JSON object (one line) with the fields of a log entry.
 
     ``context`` holds ``service``, ``environment`` and whatever the record carries as
     ``extra={"context": {...}}``; ``request_id``, ``user_id`` and ``experiment_id`` (given as
@@ -170,7 +170,7 @@ def _text(value: object) -> str | None:
 
 
 class StructuredLogger:
-    """The seed's ``StructuredLogger`` over a stdlib logger.
+    """A structured logger over a stdlib logger.
 
     ``logger.error("Optimization failed", err, experiment_id="exp-1", operation="run")``: keyword
     arguments are the context; ``request_id``, ``user_id`` and ``experiment_id`` become fields of

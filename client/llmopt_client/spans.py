@@ -1,4 +1,4 @@
-"""Spans of the seed's instrumented request flow (§5.2): ``process_request`` and, inside it,
+"""Spans of an instrumented request flow: ``process_request`` and, inside it,
 ``ab_test_selection``, ``bandit_selection``, ``llm_call`` and ``quality_evaluation``.
 
     tracer = OptimizerTracer("optimizer-api")
@@ -53,7 +53,7 @@ SPAN_NAMES = ("process_request", "ab_test_selection", "bandit_selection", "llm_c
 class Span:
     """One operation of the request flow: its W3C ids, tags and logs.
 
-    Tags (the seed's ``setTag``) and logs become OpenTelemetry attributes and span events when
+    Tags (``set_tag``) and logs become OpenTelemetry attributes and span events when
     OpenTelemetry records the span; they are kept here too.
     """
 
@@ -103,7 +103,7 @@ class Span:
             self._otel_span.add_event(str(fields.get("event", "log")), attributes=fields)
 
     def to_dict(self) -> dict[str, object]:
-        """The span as the seed's tracing backend receives it."""
+        """The span as a tracing backend receives it."""
         ended_at = self.ended_at if self.ended_at is not None else time.time()
         return {
             "trace_id": self.trace_id,

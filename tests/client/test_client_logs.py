@@ -1,4 +1,4 @@
-"""The structured logger: JSON lines with the seed's LogEntry fields and the trace ids; errors and
+"""The structured logger: JSON lines with the log entry's fields and the trace ids; errors and
 critical entries reported to the exporter, critical ones at once."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The request-flow spans (seed §5.2) through the OpenTelemetry SDK: the five spans nest under
-process_request with the seed's tags, and the llm_request event carries the trace's ids."""
+"""The request-flow spans  through the OpenTelemetry SDK: the five spans nest under
+process_request with their tags, and the llm_request event carries the trace's ids."""
 
 from __future__ import annotations
 
