@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted request body in bytes; larger bodies get 413."
     )
+    max_drain_bytes: int = Field(
+        16_777_216,
+        ge=0,
+        description="Of a refused request's body, up to this many bytes are read and discarded before the "
+        "answer, so that clients which send the whole body before reading (Python's urllib, most HTTP "
+        "libraries) get the 413 rather than a connection reset; the rest is cut off.",
+    )
     max_batch_events: int = Field(
         5000, ge=1, le=100_000, description="Most events accepted in one request; more get 413."
     )

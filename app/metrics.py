@@ -674,7 +674,14 @@ ALL_METRICS: tuple[MetricSpec, ...] = tuple(
 )
 
 # Reasons an event can be rejected: a fixed set, so the self-metric stays bounded.
-REJECT_REASONS = ("malformed_body", "invalid_event", "batch_rejected", "too_large", "unsupported_media_type")
+REJECT_REASONS = (
+    "malformed_body",
+    "invalid_event",
+    "batch_rejected",
+    "too_large",
+    "unsupported_media_type",
+    "client_disconnect",
+)
 # Labels whose values come from clients and may grow without bound: each has a cap on distinct
 # values (label_value_limit). Every other label takes values from a fixed set.
 GUARDED_LABELS = frozenset(

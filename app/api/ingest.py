@@ -25,6 +25,8 @@ from app.logs import trace_id_var
 from app.state import Exporter
 
 PATH = "/v1/events"
+# The status the access log gives a request whose client went away before it was answered (as nginx).
+CLIENT_CLOSED_REQUEST = 499
 # A request header by its lowercase name (the first one sent), None when absent.
 HeaderLookup = Callable[[str], str | None]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ingest"'}
@@ -150,7 +152,15 @@ class IngestEndpoint:
             value = headers.get(name.encode("latin-1"))
             return None if value is None else value.decode("latin-1")
 
-        status, content = await answer(self.exporter, header, _chunks(receive))
+        chunks = _chunks(receive)
+        try:
+            status, content = await answer(self.exporter, header, chunks)
+            if status != 200:
+                await drain(chunks, self.exporter.settings.max_drain_bytes)
+        except ClientDisconnect:
+            # Gone mid-body: nothing to answer and nothing applied. The access log says 499.
+            self.exporter.ingestor.reject("client_disconnect")
+            return CLIENT_CLOSED_REQUEST
         body = render(content)
         raw = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
         if status == 401:
@@ -158,6 +168,18 @@ class IngestEndpoint:
         await send({"type": "http.response.start", "status": status, "headers": [*raw, *extra_headers]})
         await send({"type": "http.response.body", "body": body})
         return status
+
+
+async def drain(chunks: AsyncIterator[bytes], limit: int) -> None:
+    """Read and discard what is left of a refused body, up to ``limit`` bytes: a client still
+    sending its body when the answer comes would otherwise see the connection reset, not the
+    answer. Past ``limit`` the connection is closed with the answer (the server does not keep a
+    connection whose request body it has not read)."""
+    drained = 0
+    async for chunk in chunks:
+        drained += len(chunk)
+        if drained > limit:
+            return
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
