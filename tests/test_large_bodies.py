@@ -11,6 +11,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from llmopt_client import Client, LogEvent
+from llmopt_client.transport import encode_batch
+
 from tests.exposition import SampleKey, key, samples
 from tests.processes import exporter_process
 
@@ -74,3 +77,27 @@ def test_a_client_gone_mid_body_is_logged_as_a_disconnect(tmp_path: Path) -> Non
     ingest = [line for line in log if line.get("context", {}).get("path") == "/v1/events"]
     assert [line["context"]["status"] for line in ingest] == [499]
     assert not [line for line in log if line["level"] in ("error", "critical")]
+
+
+def test_the_client_delivers_a_batch_larger_than_the_server_takes_in_parts(tmp_path: Path) -> None:
+    """100 log events with 16 KiB non-ASCII stacks: about 9 MB as one body, nine times the
+    server's limit. The client sends them in bodies within max_batch_bytes, so none is refused,
+    none is retried, and every one is counted once."""
+    stack = ("ü" * 15 + "\n") * 1000  # 16 000 characters, 6 bytes each as JSON escapes
+    events = [LogEvent(level="error", message=f"failure {index}", error_stack=stack) for index in range(100)]
+    assert len(encode_batch([json.dumps(event.to_wire()).encode() for event in events])) > 8 * ONE_MIB
+    with exporter_process(tmp_path) as url:
+        with Client(url, batch_size=100, flush_interval=60, retry_initial=0.05, retry_max=0.2) as client:
+            for event in events:
+                client.emit(event)
+            assert client.flush(timeout=60)
+            stats = client.stats
+        assert (stats.sent, stats.retried, stats.dropped, stats.failed) == (100, 0, 0, 0)
+        metrics = scrape(url)
+        assert metrics[key("llmopt_exporter_events_accepted_total", type="log")] == 100
+        refused = {
+            labels: value
+            for (name, labels), value in metrics.items()
+            if name == "llmopt_exporter_events_rejected_total"
+        }
+        assert sum(refused.values()) == 0

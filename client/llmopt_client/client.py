@@ -115,7 +115,9 @@ class Client(EmitterBase):
 
     ``url`` is the exporter's base URL. Events are sent when ``batch_size`` are waiting, when the
     oldest has waited ``flush_interval`` seconds, or at once after a critical event. At most
-    ``max_buffer`` events wait; beyond that the oldest are dropped. Failed deliveries are retried
+    ``max_buffer`` events wait; beyond that the oldest are dropped. A request body stays within
+    ``max_batch_bytes`` (keep it at or under the exporter's ``max_body_bytes``, 1 MiB by default);
+    a batch the server still finds too large is split in halves. Failed deliveries are retried
     after ``retry_initial`` seconds, doubling up to ``retry_max``, with jitter. ``timeout`` bounds
     one HTTP request; ``close_timeout`` bounds the last flush on close. ``headers`` go on every
     request (e.g. ``Authorization``).
@@ -127,6 +129,7 @@ class Client(EmitterBase):
         *,
         flush_interval: float = 10.0,
         batch_size: int = 100,
+        max_batch_bytes: int = 1_000_000,
         max_buffer: int = 10_000,
         timeout: float = 5.0,
         retry_initial: float = 0.5,
@@ -137,6 +140,7 @@ class Client(EmitterBase):
         for name, value in (
             ("flush_interval", flush_interval),
             ("batch_size", batch_size),
+            ("max_batch_bytes", max_batch_bytes),
             ("max_buffer", max_buffer),
             ("timeout", timeout),
             ("retry_initial", retry_initial),
@@ -149,6 +153,7 @@ class Client(EmitterBase):
         self._events_url = self.url + EVENTS_PATH
         self._flush_interval = flush_interval
         self._batch_size = batch_size
+        self._max_batch_bytes = max_batch_bytes
         self._max_buffer = max_buffer
         self._timeout = timeout
         self._retry_initial = retry_initial
@@ -302,7 +307,15 @@ class Client(EmitterBase):
         return None
 
     def _take_batch(self) -> list[_Pending]:
-        batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
+        """The oldest events, up to ``batch_size`` of them and ``max_batch_bytes`` of body (at least
+        one event: one too large alone gets its 413 and is dropped, not retried)."""
+        batch = [self._buffer.popleft()]
+        size = len(encode_batch([batch[0].payload]))
+        while self._buffer and len(batch) < self._batch_size:
+            size += len(self._buffer[0].payload) + 1  # and its comma
+            if size > self._max_batch_bytes:
+                break
+            batch.append(self._buffer.popleft())
         self._in_flight_from = batch[0].seq
         self._in_flight = len(batch)
         return batch
