@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from app.api.body import MAX_GZIP_MEMBERS
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import CLOCK, Exporter, make_exporter
@@ -24,6 +25,33 @@ def test_gzip_body_is_accepted(exporter: Exporter) -> None:
     response = exporter.post(gzip.compress(json.dumps(EVENTS).encode()), **{"content-encoding": "gzip"})
     assert response.status_code == 200
     assert response.json()["accepted"] == 3
+
+
+def test_gzip_members_one_after_the_other_decode_to_their_concatenation(exporter: Exporter) -> None:
+    """RFC 1952 allows several members in one body, as `cat a.gz b.gz` makes."""
+    text = json.dumps(EVENTS).encode()
+    body = gzip.compress(text[:20]) + gzip.compress(text[20:])
+    response = exporter.post(body, **{"content-encoding": "gzip"})
+    assert (response.status_code, response.json()["accepted"]) == (200, 3)
+
+
+@pytest.mark.parametrize(
+    ("member", "members", "status", "reason"),
+    [
+        pytest.param(gzip.compress(b" "), MAX_GZIP_MEMBERS + 1, 400, "malformed_body", id="too-many-members"),
+        pytest.param(gzip.compress(b" " * 2000), 3, 413, "too_large", id="members-together-over-the-cap"),
+    ],
+)
+def test_gzip_members_are_bounded(member: bytes, members: int, status: int, reason: str) -> None:
+    """Each member alone is within max_decompressed_bytes (4 KiB here); their count and their sum are
+    bounded as well."""
+    for exporter in make_exporter(max_decompressed_bytes=4096):
+        before = exporter.scrape()
+        response = exporter.post(member * members, **{"content-encoding": "gzip"})
+        assert (response.status_code, response.json()["error"]) == (status, reason)
+        after = exporter.scrape()
+        assert changed(before, after) == {}
+        assert after[key("llmopt_exporter_events_rejected_total", type="unknown", reason=reason)] == 1
 
 
 def test_zip_bomb_is_413_and_memory_stays_flat() -> None:

@@ -48,17 +48,25 @@ async def read_body(
     return body
 
 
+# Members of one gzip body (RFC 1952 allows several, one after the other; `cat a.gz b.gz`).
+MAX_GZIP_MEMBERS = 100
+
+
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Decode gzip, refusing as soon as the output would pass ``limit`` (a zip bomb costs nothing)."""
-    decoder = zlib.decompressobj(wbits=31)
-    try:
-        output = decoder.decompress(data, limit + 1)
-    except zlib.error as err:
-        raise BodyRefused(400, "malformed_body", f"body is not valid gzip: {err}") from err
-    if len(output) > limit or decoder.unconsumed_tail:
-        raise BodyRefused(413, "too_large", f"decompressed body exceeds max_decompressed_bytes ({limit})")
-    if not decoder.eof:
-        raise BodyRefused(400, "malformed_body", "gzip body is truncated")
-    if decoder.unused_data:
-        raise BodyRefused(400, "malformed_body", "data after the end of the gzip stream")
-    return output
+    """Decode gzip, refusing as soon as the output would pass ``limit`` (a zip bomb costs nothing).
+    A body of several gzip members (at most MAX_GZIP_MEMBERS) decodes to their concatenation."""
+    output = b""
+    for _ in range(MAX_GZIP_MEMBERS):
+        decoder = zlib.decompressobj(wbits=31)
+        try:
+            output += decoder.decompress(data, limit - len(output) + 1)
+        except zlib.error as err:
+            raise BodyRefused(400, "malformed_body", f"body is not valid gzip: {err}") from err
+        if len(output) > limit or decoder.unconsumed_tail:
+            raise BodyRefused(413, "too_large", f"decompressed body exceeds max_decompressed_bytes ({limit})")
+        if not decoder.eof:
+            raise BodyRefused(400, "malformed_body", "gzip body is truncated")
+        data = decoder.unused_data
+        if not data:
+            return output
+    raise BodyRefused(400, "malformed_body", f"gzip body has more than {MAX_GZIP_MEMBERS} members")
