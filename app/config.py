@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     metrics_basic_auth_password: SecretStr | None = Field(
         None, description="Password for metrics_basic_auth_username."
     )
+    api_docs: bool | None = Field(
+        None,
+        description="Serve the API docs (/docs, /redoc, /openapi.json). Unset: served while ingest is "
+        "open (no ingest_tokens), not once ingest needs a token, since they describe what it guards.",
+    )
     tls_cert_file: Path | None = Field(None, description="Serve HTTPS with this certificate (PEM).")
     tls_key_file: Path | None = Field(None, description="Private key (PEM) for tls_cert_file.")
     # --- deduplication, cardinality, expiry, persistence ---------------------------------------

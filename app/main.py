@@ -90,8 +90,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             if settings.snapshot_file is not None:
                 await save_snapshot(exporter)
 
+    is_api_documented = exporter.auth.is_ingest_open if settings.api_docs is None else settings.api_docs
     app = FastAPI(
         title="llmopt-exporter",
+        docs_url="/docs" if is_api_documented else None,
+        redoc_url="/redoc" if is_api_documented else None,
+        openapi_url="/openapi.json" if is_api_documented else None,
         version=__version__,
         description="Event ingest for LLM auto-optimizers; Prometheus metrics at /metrics.",
         lifespan=lifespan,

@@ -90,6 +90,26 @@ def test_health_and_landing_stay_open(guarded: Exporter) -> None:
         assert guarded.client.get(path).status_code == 200
 
 
+API_DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+@pytest.mark.parametrize(
+    ("settings", "is_served"),
+    [
+        pytest.param({}, True, id="open-ingest-serves-them"),
+        pytest.param({"ingest_tokens": TOKENS}, False, id="token-closes-them"),
+        pytest.param({"ingest_tokens": TOKENS, "api_docs": True}, True, id="opened-on-purpose"),
+        pytest.param({"api_docs": False}, False, id="closed-on-purpose"),
+    ],
+)
+def test_api_docs_close_with_ingest_auth_unless_opened(settings: dict[str, object], is_served: bool) -> None:
+    for exporter in make_exporter(**settings):
+        statuses = {path: exporter.client.get(path).status_code for path in API_DOCS}
+        assert statuses == dict.fromkeys(API_DOCS, 200 if is_served else 404)
+        landing = exporter.client.get("/").text
+        assert ('href="/openapi.json"' in landing) is is_served
+
+
 def test_admin_api_requires_the_ingest_token(guarded: Exporter) -> None:
     assert guarded.client.delete("/v1/experiments/e").status_code == 401
     ok = guarded.client.delete("/v1/experiments/e", headers={"authorization": f"Bearer {TOKENS[1]}"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app import __version__
@@ -16,15 +16,18 @@ _LINKS = (
     ("/metrics", "Metrics", "what Prometheus scrapes"),
     ("/healthz", "Health", "liveness"),
     ("/readyz", "Readiness", "ready to ingest"),
+)
+_API_DOCS = (
     ("/docs", "API docs", "the event API (OpenAPI)"),
     ("/openapi.json", "OpenAPI", "machine-readable schema"),
 )
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def landing() -> str:
+async def landing(request: Request) -> str:
+    served = _LINKS + (_API_DOCS if request.app.openapi_url else ())
     links = "".join(
-        f'<li><a href="{href}">{escape(name)}</a> — {escape(what)}</li>' for href, name, what in _LINKS
+        f'<li><a href="{href}">{escape(name)}</a> — {escape(what)}</li>' for href, name, what in served
     )
     types = ", ".join(f"<code>{escape(name)}</code>" for name in EVENT_TYPES)
     return (
