@@ -96,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from app.logs import configure_logging
     from app.main import create_app
+    from app.server import protocol_class
 
     configure_logging(settings.log_level, settings.service_name, settings.environment)
     app = create_app(settings)
@@ -107,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
+        http=protocol_class(settings),
         # On SIGTERM, stop accepting and let in-flight requests finish (up to 10 s).
         timeout_graceful_shutdown=10,
         ssl_certfile=settings.tls_cert_file,

@@ -39,6 +39,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted request body in bytes; larger bodies get 413."
     )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        description="Largest request head (request line and headers) in bytes; larger get 431.",
+    )
+    max_header_count: int = Field(100, ge=8, description="Most headers in one request; more get 431.")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time a client has to send a request's head; then the connection is closed."
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Time a client has to send a request's body once its head is in; then the connection "
+        "is closed (logged as 499).",
+    )
     max_drain_bytes: int = Field(
         16_777_216,
         ge=0,
