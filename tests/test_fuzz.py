@@ -63,6 +63,7 @@ def fuzzed_schema() -> Any:
             # Small limits, so generated bodies also reach the documented 413 answers.
             max_body_bytes=1024,
             max_batch_events=3,
+            api_docs=True,  # closed with ingest auth unless opened
         )
     )
     served = TestClient(app).get("/openapi.json").json()
