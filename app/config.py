@@ -81,7 +81,16 @@ class Settings(BaseSettings):
         8_388_608, ge=1024, description="Largest gzip-decoded request body in bytes; larger bodies get 413."
     )
     max_concurrent_requests: int = Field(
-        256, ge=1, description="Ingest requests served at once; more get 503 with Retry-After."
+        256,
+        ge=1,
+        description="Ingest requests past their body and not yet answered (a client slow to read its "
+        "answer holds one); more get 503 with Retry-After.",
+    )
+    max_pending_body_bytes: int = Field(
+        67_108_864,
+        ge=1024,
+        description="Body bytes held at once by ingest requests whose bodies are still arriving; past it, "
+        "503 with Retry-After. A client sending slowly holds only what it has sent.",
     )
     # --- authentication ------------------------------------------------------------------------
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(

@@ -1,9 +1,7 @@
 """The HTTP edge: what every request passes before any route.
 
 Each request gets an id (``X-Request-ID``, taken from the client when sane) and one JSON access
-log line. Requests to ``/v1/events`` are limited in number: past ``max_concurrent_requests`` in
-flight they are answered 503 with Retry-After, so overload costs the client a retry, not the
-exporter its memory. ``POST /v1/events`` itself is served here by the bare ASGI
+log line. ``POST /v1/events`` is served here by the bare ASGI
 :class:`~app.api.ingest.IngestEndpoint` (other methods get 405); everything else goes on to the
 FastAPI app.
 """
@@ -20,7 +18,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics as m
 from app.api.ingest import IngestEndpoint
 from app.logs import info_writer, request_id_var
 from app.state import Exporter
@@ -29,22 +26,16 @@ access_log = logging.getLogger("llmopt_exporter.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _INGEST_PATH = "/v1/events"
-_SHED = json.dumps({"error": "overloaded", "message": "too many requests at once; retry"}).encode()
 _NOT_ALLOWED = json.dumps({"error": "method_not_allowed", "message": "POST events to /v1/events"}).encode()
 _NOT_ALLOWED_HEADERS = [
     (b"content-type", b"application/json"),
     (b"allow", b"POST"),
     (b"content-length", str(len(_NOT_ALLOWED)).encode()),
 ]
-_SHED_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"retry-after", b"1"),
-    (b"content-length", str(len(_SHED)).encode()),
-]
 
 
 class Edge:
-    """ASGI middleware: request id, access log, the ingest concurrency limit, the ingest endpoint."""
+    """ASGI middleware: request id, access log, the ingest endpoint."""
 
     def __init__(self, app: ASGIApp, exporter: Exporter) -> None:
         self.app = app
@@ -53,7 +44,6 @@ class Edge:
         self.is_logged = exporter.settings.access_log
         # Straight to the JSON lines when that is where the access log goes (see app.logs).
         self.write_access = info_writer(access_log) if self.is_logged else None
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,22 +73,13 @@ class Edge:
         try:
             if scope["path"] != _INGEST_PATH:
                 await self.app(scope, receive, send_with_id)
-            elif self.in_flight >= self.exporter.settings.max_concurrent_requests:
-                self.exporter.store.inc(m.REQUESTS_SHED)
-                await send_with_id({"type": "http.response.start", "status": 503, "headers": _SHED_HEADERS})
-                await send_with_id({"type": "http.response.body", "body": _SHED})
+            elif scope["method"] == "POST":
+                status = await self.ingest(scope, receive, send, [id_header])
             else:
-                self.in_flight += 1
-                try:
-                    if scope["method"] == "POST":
-                        status = await self.ingest(scope, receive, send, [id_header])
-                    else:
-                        await send_with_id(
-                            {"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED_HEADERS}
-                        )
-                        await send_with_id({"type": "http.response.body", "body": _NOT_ALLOWED})
-                finally:
-                    self.in_flight -= 1
+                await send_with_id(
+                    {"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED_HEADERS}
+                )
+                await send_with_id({"type": "http.response.body", "body": _NOT_ALLOWED})
         finally:
             if self.is_logged:
                 _log_access(scope, status, started, self.write_access)

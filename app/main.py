@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from app import __version__, openapi
 from app import metrics as m
 from app.api import admin, exposition, health, landing
+from app.api.body import BodyBudget
 from app.auth import Authenticator
 from app.config import Settings
 from app.decode import EventDecoder
@@ -62,7 +63,15 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         clock,
     )
     ingestor = Ingestor(store, recorder, decoder, recent_ids)
-    exporter = Exporter(settings, store, recorder, ingestor, Authenticator(settings), recent_ids)
+    exporter = Exporter(
+        settings,
+        store,
+        recorder,
+        ingestor,
+        Authenticator(settings),
+        recent_ids,
+        BodyBudget(settings.max_pending_body_bytes),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -602,7 +602,8 @@ AUTH_FAILURES = _counter(
 )
 REQUESTS_SHED = _counter(
     "llmopt_exporter_requests_shed_total",
-    "Ingest requests answered 503 because max_concurrent_requests were already being served.",
+    "Ingest requests answered 503: max_pending_body_bytes of bodies arriving, or max_concurrent_requests "
+    "being answered.",
     category=SELF,
 )
 LABEL_OVERFLOW = _counter(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from app.api.body import BodyBudget
 from app.auth import Authenticator
 from app.config import Settings
 from app.dedup import RecentIds
@@ -23,8 +24,11 @@ class Exporter:
     ingestor: Ingestor
     auth: Authenticator
     recent_ids: RecentIds
+    body_budget: BodyBudget
     is_ready: bool = field(default=False)
     snapshots: SnapshotWriter = field(default_factory=SnapshotWriter)
+    # Ingest requests past their body and not yet answered (see max_concurrent_requests).
+    requests_applying: int = 0
 
 
 def exporter_of(request: Request) -> Exporter:

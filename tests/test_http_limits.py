@@ -17,7 +17,12 @@ from tests.exposition import key, samples
 from tests.processes import exporter_process
 
 TIMEOUT = 1.0  # header and body timeouts of the exporter under test, in seconds
-LIMITS = {"LLMOPT_HEADER_TIMEOUT_SECONDS": str(TIMEOUT), "LLMOPT_BODY_TIMEOUT_SECONDS": str(TIMEOUT)}
+SLOTS = 4  # max_concurrent_requests
+LIMITS = {
+    "LLMOPT_HEADER_TIMEOUT_SECONDS": str(TIMEOUT),
+    "LLMOPT_BODY_TIMEOUT_SECONDS": str(TIMEOUT),
+    "LLMOPT_MAX_CONCURRENT_REQUESTS": str(SLOTS),
+}
 FEEDBACK = json.dumps({"type": "feedback", "thumbs": "up"}).encode()
 
 
@@ -139,3 +144,21 @@ def test_a_body_that_never_ends_is_cut_off_and_logged_as_a_disconnect(exporter: 
     ]
     assert 499 in posts
     assert not [line for line in lines if line["level"] in ("error", "critical")]
+
+
+def test_slow_bodies_lock_no_one_out(exporter: tuple[str, Path]) -> None:
+    """Ten times max_concurrent_requests connections that send their head and a byte of body, then
+    stall: normal clients are served meanwhile, without a 503."""
+    url, _ = exporter
+    socks = [connect(url) for _ in range(10 * SLOTS)]
+    try:
+        for sock in socks:
+            sock.sendall(
+                b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n{"
+            )
+        time.sleep(0.1)
+        assert [post_feedback(url) for _ in range(SLOTS * 2)] == [200] * (SLOTS * 2)
+    finally:
+        for sock in socks:
+            sock.close()

@@ -108,15 +108,25 @@ def test_bad_encodings(exporter: Exporter, body: bytes, encoding: str, status: i
     assert after[key("llmopt_exporter_events_rejected_total", type="unknown", reason=reason)] == 1
 
 
-def test_overload_answers_503_with_retry_after() -> None:
-    """With one request in flight (its body still arriving) and a limit of one, the next is shed."""
+@pytest.mark.parametrize(
+    ("settings", "second_status"),
+    [
+        pytest.param({"max_concurrent_requests": 1}, 200, id="a-slow-body-holds-no-request-slot"),
+        pytest.param(
+            {"max_pending_body_bytes": 1024}, 503, id="bodies-arriving-past-the-byte-budget-are-shed"
+        ),
+    ],
+)
+def test_slow_bodies_hold_only_the_bytes_they_sent(settings: dict[str, int], second_status: int) -> None:
+    """A body that has sent 1000 bytes and stalls: it takes no request slot, only its 1000 bytes of
+    max_pending_body_bytes. Another client is served, unless those bytes fill the budget."""
 
     async def scenario() -> tuple[httpx.Response, httpx.Response, dict[SampleKey, float]]:
-        app = create_app(Settings(max_concurrent_requests=1), clock=lambda: CLOCK)
+        app = create_app(Settings(**settings), clock=lambda: CLOCK)
         release = asyncio.Event()
 
         async def slow_body() -> AsyncIterator[bytes]:
-            yield b'{"type":"feedback",'
+            yield b'{"type":"feedback",' + b" " * 981
             await release.wait()
             yield b'"thumbs":"up"}'
 
@@ -133,7 +143,9 @@ def test_overload_answers_503_with_retry_after() -> None:
 
     first, second, after = asyncio.run(scenario())
     assert first.status_code == 200
-    assert second.status_code == 503
-    assert second.headers["retry-after"] == "1"
-    assert after[key("llmopt_exporter_requests_shed_total")] == 1
-    assert after[key("llmopt_exporter_events_accepted_total", type="feedback")] == 1
+    assert second.status_code == second_status
+    is_shed = second_status == 503
+    if is_shed:
+        assert (second.headers["retry-after"], second.json()["error"]) == ("1", "overloaded")
+    assert after[key("llmopt_exporter_requests_shed_total")] == is_shed
+    assert after[key("llmopt_exporter_events_accepted_total", type="feedback")] == 2 - is_shed

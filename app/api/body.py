@@ -6,6 +6,16 @@ import zlib
 from collections.abc import AsyncIterable
 
 
+class BodyBudget:
+    """Body bytes held at once by the requests whose bodies are still arriving, within ``limit``.
+    A client sending slowly holds only what it has sent, so slow senders cannot crowd others out;
+    many fast large bodies at once get 503 rather than the exporter's memory."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+
 class BodyRefused(ValueError):
     """The body cannot be read: ``status`` and ``reason`` say why (413/415)."""
 
@@ -22,8 +32,10 @@ async def read_body(
     content_length: str | None,
     max_bytes: int,
     max_decompressed_bytes: int,
+    budget: BodyBudget,
 ) -> bytes:
-    """The body as sent (``max_bytes``), gzip-decoded when so encoded (``max_decompressed_bytes``).
+    """The body as sent (``max_bytes``), gzip-decoded when so encoded (``max_decompressed_bytes``),
+    its bytes counted against ``budget`` while it arrives.
 
     ``content_encoding`` and ``content_length`` are the request's headers (None when absent); the
     body is refused by its declared length before a byte of it is read.
@@ -37,11 +49,21 @@ async def read_body(
         raise BodyRefused(413, "too_large", f"body exceeds max_body_bytes ({max_bytes})")
     parts: list[bytes] = []
     size = 0
-    async for chunk in chunks:
-        parts.append(chunk)
-        size += len(chunk)
-        if size > max_bytes:
-            raise BodyRefused(413, "too_large", f"body exceeds max_body_bytes ({max_bytes})")
+    try:
+        async for chunk in chunks:
+            if budget.held + len(chunk) > budget.limit:
+                raise BodyRefused(
+                    503,
+                    "overloaded",
+                    "too many request bodies arriving at once (max_pending_body_bytes); retry",
+                )
+            parts.append(chunk)
+            size += len(chunk)
+            budget.held += len(chunk)
+            if size > max_bytes:
+                raise BodyRefused(413, "too_large", f"body exceeds max_body_bytes ({max_bytes})")
+    finally:
+        budget.held -= size
     body = b"".join(parts)
     if encoding == "gzip":
         return gunzip(body, max_decompressed_bytes)

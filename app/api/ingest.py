@@ -111,10 +111,17 @@ async def answer(
             header("content-length"),
             settings.max_body_bytes,
             settings.max_decompressed_bytes,
+            exporter.body_budget,
         )
     except BodyRefused as err:
-        exporter.ingestor.reject(err.reason)
+        if err.status == 503:
+            exporter.store.inc(m.REQUESTS_SHED)
+        else:
+            exporter.ingestor.reject(err.reason)
         return err.status, Refusal(err.reason, err.message)
+    if exporter.requests_applying >= settings.max_concurrent_requests:
+        exporter.store.inc(m.REQUESTS_SHED)
+        return 503, Refusal("overloaded", "too many requests at once (max_concurrent_requests); retry")
     trace = parse_traceparent(header("traceparent"))
     if trace is not None:
         trace_id_var.set(trace.trace_id)
@@ -162,7 +169,18 @@ class IngestEndpoint:
             self.exporter.ingestor.reject("client_disconnect")
             return CLIENT_CLOSED_REQUEST
         body = render(content)
+        self.exporter.requests_applying += 1
+        try:
+            return await self._send(send, status, body, extra_headers)
+        finally:
+            self.exporter.requests_applying -= 1
+
+    async def _send(
+        self, send: Send, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]]
+    ) -> int:
         raw = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        if status == 503:
+            raw.append((b"retry-after", b"1"))
         if status == 401:
             raw.insert(0, (b"www-authenticate", _CHALLENGE["WWW-Authenticate"].encode()))
         await send({"type": "http.response.start", "status": status, "headers": [*raw, *extra_headers]})
