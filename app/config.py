@@ -89,8 +89,15 @@ class Settings(BaseSettings):
     max_pending_body_bytes: int = Field(
         67_108_864,
         ge=1024,
-        description="Body bytes held at once by ingest requests whose bodies are still arriving; past it, "
-        "503 with Retry-After. A client sending slowly holds only what it has sent.",
+        description="Body bytes held at once by ingest requests not yet applied (arriving, or waiting "
+        "their turn); past it, 503 with Retry-After. A client sending slowly holds only what it has sent.",
+    )
+    max_wait_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="Longest an ingest request whose body has arrived waits for its turn to be applied; "
+        "past it, 503 with Retry-After. Ingest gets a share of each turn of the event loop, so health "
+        "checks and scrapes keep answering however much ingest waits.",
     )
     # --- authentication ------------------------------------------------------------------------
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(

@@ -602,8 +602,8 @@ AUTH_FAILURES = _counter(
 )
 REQUESTS_SHED = _counter(
     "llmopt_exporter_requests_shed_total",
-    "Ingest requests answered 503: max_pending_body_bytes of bodies arriving, or max_concurrent_requests "
-    "being answered.",
+    "Ingest requests answered 503: max_pending_body_bytes of bodies held, max_concurrent_requests "
+    "past their body, or max_wait_seconds waited for a turn.",
     category=SELF,
 )
 LABEL_OVERFLOW = _counter(

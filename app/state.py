@@ -14,6 +14,7 @@ from app.ingest import Ingestor
 from app.recorder import Recorder
 from app.snapshot import SnapshotWriter
 from app.store import MetricStore
+from app.turns import Turns
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Exporter:
     snapshots: SnapshotWriter = field(default_factory=SnapshotWriter)
     # Ingest requests past their body and not yet answered (see max_concurrent_requests).
     requests_applying: int = 0
+    turns: Turns = field(default_factory=Turns)
 
 
 def exporter_of(request: Request) -> Exporter:

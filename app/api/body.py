@@ -7,9 +7,10 @@ from collections.abc import AsyncIterable
 
 
 class BodyBudget:
-    """Body bytes held at once by the requests whose bodies are still arriving, within ``limit``.
-    A client sending slowly holds only what it has sent, so slow senders cannot crowd others out;
-    many fast large bodies at once get 503 rather than the exporter's memory."""
+    """Body bytes held at once by the ingest requests not yet applied (bodies arriving, or waiting
+    their turn), within ``limit``. A client sending slowly holds only what it has sent, so slow
+    senders cannot crowd others out; many large bodies at once get 503 rather than the exporter's
+    memory."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

@@ -122,7 +122,27 @@ async def answer(
     if exporter.requests_applying >= settings.max_concurrent_requests:
         exporter.store.inc(m.REQUESTS_SHED)
         return 503, Refusal("overloaded", "too many requests at once (max_concurrent_requests); retry")
-    trace = parse_traceparent(header("traceparent"))
+    budget = exporter.body_budget
+    if budget.held + len(body) > budget.limit:
+        exporter.store.inc(m.REQUESTS_SHED)
+        return 503, Refusal(
+            "overloaded", "too many request bodies held at once (max_pending_body_bytes); retry"
+        )
+    # Until applied, the body counts against both limits.
+    exporter.requests_applying += 1
+    budget.held += len(body)
+    try:
+        if not await exporter.turns.wait(settings.max_wait_seconds):
+            exporter.store.inc(m.REQUESTS_SHED)
+            return 503, Refusal("overloaded", "ingest has fallen behind (max_wait_seconds); retry")
+        return _apply(exporter, body, header("traceparent"))
+    finally:
+        exporter.requests_applying -= 1
+        budget.held -= len(body)
+
+
+def _apply(exporter: Exporter, body: bytes, traceparent: str | None) -> tuple[int, Content]:
+    trace = parse_traceparent(traceparent)
     if trace is not None:
         trace_id_var.set(trace.trace_id)
     try:
