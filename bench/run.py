@@ -30,29 +30,18 @@ from prometheus_client import CollectorRegistry
 from app.recorder import Recorder
 from app.render import Exposition
 from app.store import LabelGuard, MetricStore
-from bench import procs, workload
+from bench import procs, report, workload
+from bench.plan import (
+    BATCHES,
+    BEFORE_REVISION,
+    MANY_SERIES_ENV,
+    OPENLOOP_RATE,
+    OPENLOOP_SERIES,
+    SCRAPE_SERIES,
+    STEPS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
-RESULTS = ROOT / "bench" / "results"
-BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
-STEPS = (
-    "floor",
-    "decoders",
-    "throughput",
-    "latency",
-    "scrape",
-    "openloop",
-    "pushgateway",
-    "scaling",
-    "before",
-)
-# The last revision before the purpose-built store and exposition: the "before" step measures it.
-BEFORE_REVISION = "bbc8ddc"
-BATCHES = (1, 100, 1000)
-SCRAPE_SERIES = (1_000, 10_000, 100_000)
-OPENLOOP_SERIES = (10_000, 100_000)
-OPENLOOP_RATE = 500
 
 
 def median(values: Iterable[float]) -> float:
@@ -204,7 +193,7 @@ class Bench:
         for series in SCRAPE_SERIES:
             rows = []
             for _ in range(self.reps):
-                with procs.exporter(self.work) as server:
+                with procs.exporter(self.work, MANY_SERIES_ENV) as server:
                     procs.scrape(f"{server.url}/metrics", False)
                     rss_empty = server.rss_bytes()
                     self.preload(server, series)
@@ -255,7 +244,7 @@ class Bench:
         result: dict[str, Any] = {}
         for series in OPENLOOP_SERIES:
             runs: dict[str, list[dict[str, Any]]] = {"no_scraper": [], "scraper_1s": []}
-            with procs.exporter(self.work) as server:
+            with procs.exporter(self.work, MANY_SERIES_ENV) as server:
                 self.preload(server, series)
                 procs.scrape(f"{server.url}/metrics", False)
                 # A short run first, not counted: connections, caches and the collector settle.
@@ -458,407 +447,6 @@ def _exposition_groups(series: int, groups: int) -> list[bytes]:
     return [("\n".join(body) + "\n").encode() for body in bodies if body]
 
 
-# --- the document ---------------------------------------------------------------------------------
-def _ms(value: float | None) -> str:
-    return "—" if value is None else (f"{value:.1f}" if value < 100 else f"{value:.0f}")
-
-
-def _n(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def _met(is_met: bool) -> str:
-    return "**met**" if is_met else "**not met**"
-
-
-def _row(*cells: object) -> str:
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"
-
-
-def _table(header: Sequence[str], align: str, rows: Iterable[Sequence[object]]) -> list[str]:
-    """A markdown table; ``align`` has one letter per column: l(eft) or r(ight)."""
-    rule = ["---:" if side == "r" else "---" for side in align]
-    return [_row(*header), _row(*rule), *(_row(*row) for row in rows), ""]
-
-
-def markdown(results: dict[str, Any]) -> str:
-    info = results["info"]
-    box = info["machine"]
-    versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
-    out = [
-        f"Run {info['date']} with `{info['command']}` (repetitions: {info['reps']}, medians; "
-        f"took {info['seconds']:.0f} s).",
-        f"Machine: {box['nproc']} cores ({box['cpu']}), {box['ram_gib']} GiB RAM, Python {box['python']}; "
-        f"load average {info['load_before']} before, {info['load_after']} after.",
-        f"{versions}; wrk {info['wrk']}; Pushgateway {info['pushgateway']}.",
-        "",
-    ]
-    floor = results.get("floor", {})
-    throughput = results.get("throughput", {})
-    latency = results.get("latency", {})
-    scrape = results.get("scrape", {})
-    openloop = results.get("openloop", {})
-    gateway = results.get("pushgateway", {})
-    scaling = results.get("scaling", {})
-    decoders = results.get("decoders")
-    out += _targets(floor, throughput, latency, scrape, openloop, gateway)
-    if throughput:
-        out += [
-            "### Ingest throughput (HTTP, `wrk -t1 -c8`, mixed events)",
-            "",
-            "The floor is the in-process floor measured in the same repetition, seconds before. "
-            "HTTP/floor compares events/s; CPU share compares the floor's µs per event with the "
-            "server's CPU µs per event, which other load on the machine disturbs less.",
-            "",
-        ]
-        rows: list[Sequence[object]] = []
-        for batch in BATCHES:
-            row = throughput[f"b{batch}"]
-            has_floor = "floor_share" in row
-            rows.append(
-                (
-                    batch,
-                    _n(row["events_per_s"]),
-                    _n(row["req_per_s"]),
-                    f"{row['cpu_us_per_event']:.1f}",
-                    _n(row["floor_events_per_s"]) if has_floor else "—",
-                    f"{row['floor_share']:.0%}" if has_floor else "—",
-                    f"{row['floor_cpu_share']:.0%}" if has_floor else "—",
-                    row["errors"],
-                )
-            )
-        header = (
-            "batch",
-            "events/s",
-            "requests/s",
-            "server CPU µs/event",
-            "floor events/s",
-            "HTTP/floor",
-            "CPU share",
-            "errors",
-        )
-        out += _table(header, "rrrrrrrr", rows)
-    if floor:
-        out += [
-            f"### In-process floor (no HTTP; {floor['updates_per_event']:.1f} metric updates per event)",
-            "",
-            "`Ingestor.ingest(body)`: decode + validate + dedup + record, what `POST /v1/events` runs, "
-            "with the duplicate window full as in a running server; decode "
-            "and apply are its two big parts, timed alone. `stock` is the code before this work: "
-            "prometheus_client metric objects with cached children (bench/baseline_store.py).",
-            "",
-        ]
-        rows = [
-            (
-                *key.split("/b"),
-                f"{row['ingest_us_per_event']:.1f}",
-                f"{row['parse_us_per_event']:.1f}",
-                f"{row['apply_us_per_event']:.1f}",
-                _n(row["events_per_s"]),
-            )
-            for key, row in floor.items()
-            if "/" in key
-        ]
-        header = ("code", "batch", "ingest µs/event", "decode µs/event", "apply µs/event", "events/s")
-        out += _table(header, "lrrrrr", rows)
-    if decoders:
-        out += [
-            "### Body decoders (µs per event, batches of 1000 mixed events, best of 5)",
-            "",
-            "Ingest decodes a body with `app.decode.EventDecoder`: the msgspec structs of the event "
-            "contract, in one pass, then the checks types cannot express; JSON parsing alone for scale.",
-            "",
-        ]
-        header = ("`json.loads` only", "msgspec untyped", "`EventDecoder.decode` (ingest)")
-        keys = ("json_loads_us", "msgspec_untyped_us", "decoder_us")
-        out += _table(header, "rrr", [[f"{decoders[key]:.2f}" for key in keys]])
-    if latency:
-        out += ["### Single events (`wrk -t1 -c32`)", ""]
-        rows = [
-            (
-                name.replace("_", " "),
-                _n(row["req_per_s"]),
-                _ms(row["p50_ms"]),
-                _ms(row["p99_ms"]),
-                f"{row['cpu_us_per_req']:.0f}",
-                row["errors"],
-            )
-            for name, row in latency.items()
-        ]
-        header = ("settings", "requests/s", "p50 ms", "p99 ms", "server CPU µs/request", "errors")
-        out += _table(header, "lrrrrr", rows)
-    if scrape:
-        out += _scrape_tables(scrape)
-    if openloop:
-        out += [
-            f"### Ingest latency while scraped (open loop, {OPENLOOP_RATE} single events/s)",
-            "",
-            "Latency counts from each request's intended send time. The scraper asks for gzip every second.",
-            "",
-        ]
-        rows = [
-            (
-                _n(series),
-                name.replace("_", " "),
-                _ms(row["p50_ms"]),
-                _ms(row["p99_ms"]),
-                _ms(row["max_ms"]),
-                _n(row["achieved_per_s"]),
-                _ms(row["scrape_ms"]),
-                row["non_2xx"],
-            )
-            for series in OPENLOOP_SERIES
-            for name, row in openloop[str(series)].items()
-        ]
-        header = (
-            "series",
-            "scraper",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "req/s",
-            "scrape ms under load",
-            "non-2xx",
-        )
-        out += _table(header, "rlrrrrrr", rows)
-    if gateway:
-        out += _gateway_table(gateway, scrape, throughput, floor)
-    if scaling:
-        out += _scaling_tables(scaling, floor)
-    before = results.get("before")
-    if before:
-        out += _before_table(before, throughput, latency, scrape, openloop)
-    return "\n".join(out)
-
-
-def _targets(
-    floor: dict[str, Any],
-    throughput: dict[str, Any],
-    latency: dict[str, Any],
-    scrape: dict[str, Any],
-    openloop: dict[str, Any],
-    gateway: dict[str, Any],
-) -> list[str]:
-    rows = []
-    if throughput:
-        row = throughput["b1000"]
-        http, share, cpu_share = row["events_per_s"], row["floor_share"], row["floor_cpu_share"]
-        measured = (
-            f"{share:.0%} of the floor's events/s ({_n(http)} of {_n(row['floor_events_per_s'])}); "
-            f"per CPU second {cpu_share:.0%} of its events"
-        )
-        rows.append(("batch-1000 ingest ≥ 80 % of the in-process floor", measured, _met(share >= 0.8)))
-        per_core = 1e6 / row["cpu_us_per_event"]
-        measured = f"{_n(http)} ev/s ({_n(per_core)} per CPU second of the server)"
-        rows.append(("batch-1000 ingest ≥ 100k events/s", measured, _met(http >= 100_000)))
-    if latency:
-        row = latency["default"]
-        measured = f"{_n(row['req_per_s'])} req/s, p99 {_ms(row['p99_ms'])} ms"
-        is_met = row["req_per_s"] >= 8000 and row["p99_ms"] <= 10
-        rows.append(("single events ≥ 8k req/s, p99 ≤ 10 ms at 32 connections", measured, _met(is_met)))
-    if openloop:
-        without = openloop["100000"]["no_scraper"]["p99_ms"]
-        scraped = openloop["100000"]["scraper_1s"]["p99_ms"]
-        measured = f"{_ms(scraped)} ms against {_ms(without)} ms ({scraped / without:.1f}x)"
-        rows.append(
-            ("ingest p99 at 100k series, 1 s scraper ≤ 2x none", measured, _met(scraped <= 2 * without))
-        )
-    if scrape:
-        ours = scrape["100000"]
-        pg = gateway.get("100000")
-        measured = f"{_ms(ours['plain_ms'])} ms plain, {_ms(ours['gzip_ms'])} ms gzip"
-        if pg:
-            measured += f"; Pushgateway {_ms(pg['plain_ms'])} / {_ms(pg['gzip_ms'])} ms"
-        is_met = ours["plain_ms"] <= 150 and (pg is None or ours["plain_ms"] <= pg["plain_ms"])
-        rows.append(("scrape of 100k series ≤ 150 ms, no slower than Pushgateway", measured, _met(is_met)))
-        per_series = scrape["bytes_per_series"]
-        rows.append(("memory ≤ 1 KB per series", f"{per_series:.0f} B/series", _met(per_series <= 1024)))
-    if not rows:
-        return []
-    return ["### Targets", "", *_table(("target", "measured", ""), "lll", rows)]
-
-
-def _scrape_tables(scrape: dict[str, Any]) -> list[str]:
-    out = ["### Scrapes (idle server, loopback, time to the last byte)", ""]
-    rows = []
-    for series in SCRAPE_SERIES:
-        row = scrape[str(series)]
-        rows.append(
-            (
-                _n(row["series"]),
-                _ms(row["cold_ms"]),
-                _ms(row["plain_ms"]),
-                _ms(row["gzip_ms"]),
-                f"{row['plain_bytes'] / 1024:,.0f}",
-                f"{row['gzip_bytes'] / 1024:,.0f}",
-                f"{row['rss'] / 2**20:.0f}",
-            )
-        )
-    header = ("series", "first scrape ms", "plain ms", "gzip ms", "plain KB", "gzip KB", "RSS MB")
-    out += _table(header, "rrrrrrr", rows)
-    low, high = scrape[str(SCRAPE_SERIES[0])], scrape[str(SCRAPE_SERIES[-1])]
-    out += [
-        f"The first scrape renders every series; later ones reuse the lines of series no update touched. "
-        f"Memory: {scrape['bytes_per_series']:.0f} B per series: RSS growth from {_n(low['series'])} to "
-        f"{_n(high['series'])} series, after the first scrape (rendered lines included). The RSS column "
-        "is after all ten scrapes; it includes what the allocator keeps of their output buffers.",
-        "",
-        "In-process render, ms (median of 5): prometheus_client's `generate_latest` over the stock store, "
-        "and ours with every series stale, 10 % stale and none stale; then gzip of the output (KB).",
-        "",
-    ]
-    rows = [
-        (
-            _n(row["series"]),
-            _ms(row["stock_generate_latest_ms"]),
-            _ms(row["ours_cold_ms"]),
-            _ms(row["ours_10pct_stale_ms"]),
-            _ms(row["ours_cached_ms"]),
-            f"{_ms(row['gzip1_ms'])} ({row['gzip1_bytes'] / 1024:,.0f})",
-            f"{_ms(row['gzip9_ms'])} ({row['gzip9_bytes'] / 1024:,.0f})",
-        )
-        for row in scrape["render"].values()
-    ]
-    header = ("series", "stock", "ours, all stale", "10 % stale", "none stale", "gzip-1", "gzip-9")
-    return out + _table(header, "rrrrrrr", rows)
-
-
-def _gateway_table(
-    gateway: dict[str, Any], scrape: dict[str, Any], throughput: dict[str, Any], floor: dict[str, Any]
-) -> list[str]:
-    updates = floor.get("updates_per_event", 10.0)
-    ours_updates = throughput["b1000"]["events_per_s"] * updates if throughput else None
-    out = [
-        "### Beside Prometheus Pushgateway (same run, same machine)",
-        "",
-        "Pushgateway holds our own exposition at that size, pushed in 10 groups. Pushes are wrk POSTs of "
-        "1000 "
-        "counter samples into another group; a push replaces values, so this is updates carried over HTTP. "
-        f"Ours: batch-1000 ingest x {updates:.1f} updates per event. Ratios: Pushgateway's time over ours "
-        "(scrapes), our rate over Pushgateway's (updates).",
-        "",
-    ]
-    rows = []
-    for series in ("10000", "100000"):
-        pg, mine = gateway[series], scrape.get(series, {})
-        plain, gz = mine.get("plain_ms"), mine.get("gzip_ms")
-        rows.append(
-            (
-                _n(pg["series"]),
-                _ms(pg["plain_ms"]),
-                _ms(plain),
-                f"{pg['plain_ms'] / plain:.1f}x" if plain else "—",
-                _ms(pg["gzip_ms"]),
-                _ms(gz),
-                f"{pg['gzip_ms'] / gz:.1f}x" if gz else "—",
-                _n(pg["push_updates_per_s"]),
-                _n(ours_updates) if ours_updates else "—",
-                f"{ours_updates / pg['push_updates_per_s']:.1f}x" if ours_updates else "—",
-                f"{pg['rss'] / 2**20:.0f}",
-            )
-        )
-    header = (
-        "series",
-        "PG plain ms",
-        "ours",
-        "ratio",
-        "PG gzip ms",
-        "ours",
-        "ratio",
-        "PG updates/s",
-        "ours",
-        "ratio",
-        "PG RSS MB",
-    )
-    return out + _table(header, "rrrrrrrrrrr", rows)
-
-
-def _before_table(
-    before: dict[str, Any],
-    throughput: dict[str, Any],
-    latency: dict[str, Any],
-    scrape: dict[str, Any],
-    openloop: dict[str, Any],
-) -> list[str]:
-    out = [
-        f"### Before and after (revision {before['revision']}: prometheus_client metric objects, "
-        "`generate_latest` in the threadpool, the pydantic contract)",
-        "",
-        "The same harness against the code before this work, in the same run (before: one run of each "
-        "open-loop case).",
-        "",
-    ]
-    rows: list[Sequence[object]] = []
-
-    def add(
-        what: str, old: float | None, new: float | None, unit: str, is_lower_better: bool = False
-    ) -> None:
-        if old is None or new is None:
-            return
-        show = _ms if unit == "ms" else _n
-        gain = old / new if is_lower_better else new / old
-        rows.append((what, f"{show(old)} {unit}", f"{show(new)} {unit}", f"{gain:.1f}x"))
-
-    add(
-        "batch-1000 ingest",
-        before["b1000_events_per_s"],
-        throughput.get("b1000", {}).get("events_per_s"),
-        "ev/s",
-    )
-    default = latency.get("default", {})
-    add("single events, 32 connections", before["single_req_per_s"], default.get("req_per_s"), "req/s")
-    add("single events, p99", before["single_p99_ms"], default.get("p99_ms"), "ms", True)
-    for series in OPENLOOP_SERIES:
-        old, mine = before[str(series)], scrape.get(str(series), {})
-        scraped = openloop.get(str(series), {}).get("scraper_1s", {})
-        add(f"scrape, {_n(series)} series, plain", old["plain_ms"], mine.get("plain_ms"), "ms", True)
-        add(f"scrape, {_n(series)} series, gzip", old["gzip_ms"], mine.get("gzip_ms"), "ms", True)
-        add(
-            f"ingest p99 at {_n(series)} series, scraped each second",
-            old["p99_ms_scraper"],
-            scraped.get("p99_ms"),
-            "ms",
-            True,
-        )
-    return out + _table(("", "before", "after", "gain"), "lrrr", rows)
-
-
-def _scaling_tables(scaling: dict[str, Any], floor: dict[str, Any]) -> list[str]:
-    out = ["### Scaling across the two cores", ""]
-    rows = [
-        (
-            f"batch {key[1:]}",
-            _n(scaling[key]["one_process_events_per_s"]),
-            _n(scaling[key]["two_replicas_events_per_s"]),
-            f"{scaling[key]['two_replicas_events_per_s'] / scaling[key]['one_process_events_per_s']:.2f}x",
-        )
-        for key in ("b1", "b100")
-    ]
-    header = ("load", "one process ev/s", "two replicas ev/s (own ports, load split)", "ratio")
-    out += _table(header, "lrrr", rows)
-    mp = scaling["multiprocess"]
-    ours = floor.get("exporter/b1000", {}).get("apply_us_per_event")
-    versus = f" (ours: {ours:.1f})" if ours else ""
-    out += [
-        f"prometheus_client multiprocess mode, in process: {mp['apply_us_per_event']:.1f} µs per event to "
-        f"apply{versus}; a merged scrape takes {_ms(mp['scrape_ms_10000'])} ms at {_n(mp['series_10000'])} "
-        f"series and {_ms(mp['scrape_ms_100000'])} ms at {_n(mp['series_100000'])} "
-        f"({mp['mmap_dir_bytes'] / 2**20:.0f} MB of mmap files); exemplars are lost.",
-        "",
-    ]
-    return out
-
-
-def write_doc(results: dict[str, Any]) -> None:
-    block = f"{BEGIN}\n{markdown(results)}\n{END}"
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n## Performance\n\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
@@ -891,11 +479,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             results[name] = steps[name]()
     info["load_after"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
     info["seconds"] = time.monotonic() - started
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
+    report.RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     if not args.no_doc:
-        write_doc(results)
-    print(markdown(results))
+        report.write_doc(results)
+    print(report.markdown(results))
     log(f"done in {info['seconds']:.0f} s")
 
 
