@@ -48,6 +48,8 @@ class ClientStats:
     failed: int  # refused by the server as invalid, or not encodable as JSON; never retried
     pending: int  # waiting in the buffer or being sent
     failed_over: int = 0  # moved to another replica because theirs was unreachable (ReplicaClient)
+    # Delivery attempts refused for the client's credentials (401/403); their events were kept.
+    auth_rejections: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,8 @@ class Client(EmitterBase):
         self._close_deadline = 0.0
         self._is_dropping = False
         self._sent = self._retried = self._dropped = self._failed = 0
+        self._auth_rejections = 0
+        self._is_auth_refused = False  # since the last delivery; the error is logged once per streak
         self._last_problem = ""  # the worker's latest delivery failure, for the log
         # Set by ReplicaClient: takes the payloads of events that never reached this server to
         # another replica; False when there is none to take them.
@@ -266,7 +270,14 @@ class Client(EmitterBase):
         """The client's counters, read at one instant."""
         with self._wakeup:
             pending = len(self._buffer) + self._in_flight
-            return ClientStats(self._sent, self._retried, self._dropped, self._failed, pending)
+            return ClientStats(
+                self._sent,
+                self._retried,
+                self._dropped,
+                self._failed,
+                pending,
+                auth_rejections=self._auth_rejections,
+            )
 
     # --- the worker's side -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -328,6 +339,9 @@ class Client(EmitterBase):
         if answer.verdict is Verdict.ACCEPTED:
             self._settle(batch, is_sent=True)
             return []
+        if answer.verdict is Verdict.UNAUTHORIZED:
+            self._refused_credentials(answer.detail)
+            return batch
         if answer.verdict is Verdict.RETRY:
             self._last_problem = answer.detail
             return [event if event.is_pinned else replace(event, is_pinned=True) for event in batch]
@@ -369,12 +383,30 @@ class Client(EmitterBase):
                 self._buffer = deque(sorted([*self._buffer, *waiting], key=lambda event: event.seq))
         return batch
 
+    def _refused_credentials(self, detail: str) -> None:
+        """A 401/403: count it, say once what to fix; the events stay and are retried with backoff,
+        so they arrive once the token is fixed on either side."""
+        self._last_problem = detail
+        with self._wakeup:
+            self._auth_rejections += 1
+            is_first = not self._is_auth_refused
+            self._is_auth_refused = True
+        if is_first:
+            log.error(
+                "the exporter at %s refused this client's credentials (%s). Pass "
+                "headers={'Authorization': 'Bearer <token>'} with one of the exporter's ingest_tokens "
+                "(LLMOPT_INGEST_TOKENS). The events are kept (up to max_buffer) and retried with backoff.",
+                self._events_url,
+                detail,
+            )
+
     def _settle(self, events: list[_Pending], *, is_sent: bool, detail: str = "") -> None:
         with self._wakeup:
             self._in_flight -= len(events)
             if is_sent:
                 self._sent += len(events)
                 self._is_dropping = False
+                self._is_auth_refused = False
             else:
                 self._failed += len(events)
         if not is_sent:
@@ -403,7 +435,7 @@ class Client(EmitterBase):
             log.info("delivering again after %d failed attempts", failures_before)
         elif to_retry and is_closed:
             log.warning("dropped %d events still unsent when the client closed", len(to_retry))
-        elif to_retry and not failures_before:
+        elif to_retry and not failures_before and not self._is_auth_refused:
             log.warning(
                 "cannot deliver events to %s (%s); keeping them and retrying with backoff",
                 self._events_url,

@@ -214,6 +214,7 @@ class ReplicaClient(EmitterBase):
                 failed=sum(part.failed for part in parts),
                 pending=sum(part.pending for part in parts),
                 failed_over=self._failed_over,
+                auth_rejections=sum(part.auth_rejections for part in parts),
             )
 
     def replica_stats(self) -> dict[str, ClientStats]:

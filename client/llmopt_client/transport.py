@@ -22,6 +22,8 @@ class Verdict(enum.Enum):
     # The request never reached the server whole (refused, unresolvable, cut while sending), so
     # nothing was applied: the events may go to another replica.
     UNAVAILABLE = "unavailable"
+    # 401/403: the server wants another token. Nothing was applied; the events wait for the fix.
+    UNAUTHORIZED = "unauthorized"
     TOO_LARGE = "too_large"  # 413: a smaller batch may pass
     INVALID = "invalid"  # 422: some events are invalid; the others may pass alone
     REFUSED = "refused"  # any other refusal: sending again would not help
@@ -67,6 +69,8 @@ def judge(status: int, body: bytes) -> Answer:
     detail = f"HTTP {status}: {body[:500].decode('utf-8', 'replace')}"
     if status in _RETRYABLE_STATUSES:
         return Answer(Verdict.RETRY, detail)
+    if status in (401, 403):
+        return Answer(Verdict.UNAUTHORIZED, detail)
     if status == 413:
         return Answer(Verdict.TOO_LARGE, detail)
     if status == 422:

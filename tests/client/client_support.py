@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -45,8 +46,9 @@ def key(name: str, **labels: str) -> SampleKey:
 class Exporter:
     """The real exporter, run as a process on a loopback port."""
 
-    def __init__(self, port: int, log_file: Path) -> None:
+    def __init__(self, port: int, log_file: Path, env: dict[str, str] | None = None) -> None:
         self.port = port
+        self._env = env
         self.url = f"http://127.0.0.1:{port}"
         self._log_file = log_file
         self._log: IO[bytes] | None = None
@@ -59,6 +61,7 @@ class Exporter:
             cwd=REPO,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(self._env or {})},
         )
         if not wait_until(self._is_ready, timeout=20):
             self.stop()

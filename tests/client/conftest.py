@@ -20,12 +20,13 @@ def exporter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
 
 
 @pytest.fixture
-def new_exporter(tmp_path: Path) -> Iterator[Callable[[], Exporter]]:
-    """Makes a fresh exporter on a free port, not started yet: the test decides when it comes up."""
+def new_exporter(tmp_path: Path) -> Iterator[Callable[..., Exporter]]:
+    """Makes a fresh exporter (on a free port unless given one, with extra environment variables),
+    not started yet: the test decides when it comes up."""
     made: list[Exporter] = []
 
-    def make() -> Exporter:
-        server = Exporter(free_port(), tmp_path / f"exporter-{len(made)}.log")
+    def make(port: int | None = None, env: dict[str, str] | None = None) -> Exporter:
+        server = Exporter(port or free_port(), tmp_path / f"exporter-{len(made)}.log", env)
         made.append(server)
         return server
 

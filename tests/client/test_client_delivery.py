@@ -385,3 +385,42 @@ def test_a_retried_batch_carries_the_same_event_ids(
     assert [event["event_id"] for event in second["events"]] == ids
     assert all("timestamp" in event for event in first["events"])
     assert (client.stats.sent, client.stats.retried) == (3, 3)
+
+
+def test_a_wrong_token_keeps_the_events_says_why_and_they_arrive_once_it_is_accepted(
+    new_exporter: Callable[..., Exporter], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 401 means the exporter applied nothing: the client keeps the events, logs one error naming
+    the setting, counts the refusals, and delivers the events once the exporter takes its token."""
+    first = new_exporter(env={"LLMOPT_INGEST_TOKENS": "the-right-token"})
+    first.start()
+    client = Client(
+        first.url,
+        flush_interval=60.0,
+        retry_initial=0.05,
+        retry_max=0.1,
+        headers={"Authorization": "Bearer a-wrong-token"},
+    )
+    try:
+        with caplog.at_level("WARNING", logger="llmopt_client"):
+            for _ in range(3):
+                client.emit(Feedback(thumbs="up", model="auth-fb"))
+            assert not client.flush(timeout=1.0)
+        stats = client.stats
+        assert (stats.sent, stats.failed, stats.dropped, stats.pending) == (0, 0, 0, 3)
+        assert stats.auth_rejections >= 2  # refused again on each retry, with backoff
+        errors = [record for record in caplog.records if record.levelname == "ERROR"]
+        assert len(errors) == 1, [record.getMessage() for record in caplog.records]
+        assert "ingest_tokens" in errors[0].getMessage() and "Authorization" in errors[0].getMessage()
+        assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+        first.stop()
+        # The operator adds the client's token (tokens are a list, for rotation).
+        second = new_exporter(port=first.port, env={"LLMOPT_INGEST_TOKENS": "the-right-token,a-wrong-token"})
+        second.start()
+        assert client.flush(timeout=10.0)
+        assert (client.stats.sent, client.stats.failed, client.stats.pending) == (3, 0, 0)
+        thumbs = key("llmopt_feedback_thumbs_total", model="auth-fb", experiment="", variant="", rating="up")
+        assert second.samples()[thumbs] == 3
+    finally:
+        client.close(timeout=0.5)

@@ -114,7 +114,7 @@ def test_the_example_prints_one_status_line_per_round(exporter: Exporter) -> Non
 
 
 def test_the_examples_spans_reach_the_otlp_endpoint_and_match_the_exemplars(
-    new_exporter: Callable[[], Exporter],
+    new_exporter: Callable[..., Exporter],
 ) -> None:
     server = new_exporter()
     server.start()

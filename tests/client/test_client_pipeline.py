@@ -71,7 +71,7 @@ def test_close_sends_what_is_left(exporter: Exporter, new_client: Callable[..., 
 
 
 def test_a_server_that_is_down_then_up_loses_and_doubles_nothing(
-    new_exporter: Callable[[], Exporter], new_client: Callable[..., Client]
+    new_exporter: Callable[..., Exporter], new_client: Callable[..., Client]
 ) -> None:
     server = new_exporter()
     client = new_client(server.url, batch_size=10)
@@ -92,7 +92,7 @@ def test_a_server_that_is_down_then_up_loses_and_doubles_nothing(
 
 
 def test_a_full_buffer_drops_the_oldest_and_counts_them(
-    new_exporter: Callable[[], Exporter], new_client: Callable[..., Client]
+    new_exporter: Callable[..., Exporter], new_client: Callable[..., Client]
 ) -> None:
     server = new_exporter()
     client = new_client(server.url, max_buffer=5)
