@@ -19,7 +19,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.ingest import IngestEndpoint
-from app.logs import info_writer, request_id_var
+from app.logs import info_writer, refusal_var, request_id_var
 from app.state import Exporter
 
 access_log = logging.getLogger("llmopt_exporter.access")
@@ -60,6 +60,7 @@ class Edge:
             request_id = os.urandom(16).hex()
         id_header = (b"x-request-id", request_id.encode())
         token = request_id_var.set(request_id)
+        refused = refusal_var.set(None)
         started = time.perf_counter()
         status = 500  # what the log says when the app fails before answering
 
@@ -76,21 +77,28 @@ class Edge:
             elif scope["method"] == "POST":
                 status = await self.ingest(scope, receive, send, [id_header])
             else:
+                refusal_var.set({"error": "method_not_allowed"})
                 await send_with_id(
                     {"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED_HEADERS}
                 )
                 await send_with_id({"type": "http.response.body", "body": _NOT_ALLOWED})
         finally:
             if self.is_logged:
-                _log_access(scope, status, started, self.write_access)
+                _log_access(scope, status, started, self.write_access, refusal_var.get())
+            refusal_var.reset(refused)
             request_id_var.reset(token)
 
 
 def _log_access(
-    scope: Scope, status: int, started: float, write: Callable[[str, dict[str, Any]], None] | None
+    scope: Scope,
+    status: int,
+    started: float,
+    write: Callable[[str, dict[str, Any]], None] | None,
+    refusal: dict[str, Any] | None,
 ) -> None:
-    """One access log line: through ``write`` when given; else a record made directly, without
-    ``Logger.info`` looking up the caller's file and line, which no line of ours shows."""
+    """One access log line, with the refusal's error code and first problem when refused: through
+    ``write`` when given; else a record made directly, without ``Logger.info`` looking up the
+    caller's file and line, which no line of ours shows."""
     method, path = scope["method"], scope["path"]
     context = {
         "method": method,
@@ -99,6 +107,8 @@ def _log_access(
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         "client": (scope.get("client") or ("", 0))[0],
     }
+    if refusal is not None:
+        context.update(refusal)
     if write is not None:
         write(f"{method} {path} {status}", context)
         return

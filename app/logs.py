@@ -22,6 +22,9 @@ import msgspec
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
+# What the access log line of a refused request adds: its error code and, for invalid events, the
+# first problem's event index and field (set by whatever refuses; see app.edge).
+refusal_var: ContextVar[dict[str, Any] | None] = ContextVar("refusal", default=None)
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None] | None
 
 # Loggers that uvicorn creates; routed through our formatter so every line is JSON.

@@ -102,3 +102,57 @@ def test_info_writer_declines_when_logging_would_do_otherwise(
     logger, _ = json_logger
     change(logger)
     assert info_writer(logger) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "expected"),
+    [
+        pytest.param("GET", "/healthz", None, {}, {}, id="served"),
+        pytest.param("POST", "/v1/events", b"{}", {}, {"error": "unauthorized"}, id="ingest-401"),
+        pytest.param(
+            "POST",
+            "/v1/events",
+            b'{"events": [{"type": "feedback", "thumbs": "up"}, {"type": "llm_request", "model": "m"}]}',
+            {"Authorization": "Bearer ingest-token"},
+            {"error": "invalid_events", "problem_index": 1, "problem_field": "latency_ms"},
+            id="ingest-422",
+        ),
+        pytest.param(
+            "POST",
+            "/v1/events",
+            b"{",
+            {"Authorization": "Bearer ingest-token"},
+            {"error": "malformed_body"},
+            id="ingest-400",
+        ),
+        pytest.param("PUT", "/v1/events", b"{}", {}, {"error": "method_not_allowed"}, id="ingest-405"),
+        pytest.param("GET", "/metrics", None, {}, {"error": "unauthorized"}, id="metrics-401"),
+        pytest.param("DELETE", "/v1/experiments/e1", None, {}, {"error": "unauthorized"}, id="admin-401"),
+    ],
+)
+def test_a_refused_requests_access_line_says_why(
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    expected: dict[str, object],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(
+        Settings(ingest_tokens=["ingest-token"], metrics_bearer_token="metrics-token", access_log=True)
+    )
+    with TestClient(app) as client, caplog.at_level(logging.INFO, logger="llmopt_exporter.access"):
+        status = client.request(method, path, content=body, headers=headers).status_code
+    [line] = [record for record in caplog.records if record.name == "llmopt_exporter.access"]
+    context: dict[str, Any] = line.context  # type: ignore[attr-defined]
+    assert context["status"] == status
+    assert {
+        name: context[name]
+        for name in context
+        if name not in ("method", "path", "status", "duration_ms", "client")
+    } == expected

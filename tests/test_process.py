@@ -69,6 +69,18 @@ def test_console_script_serves_events_metrics_health_and_landing(tmp_path: Path)
     )
     assert first["request_id"] == "req-42"
     assert first["context"]["status"] == 200 and first["context"]["path"] == "/v1/events"
+    assert "error" not in first["context"]
+    # A refused request's line says why: its error code and the first problem's event and field.
+    refused = next(
+        line
+        for line in log_lines
+        if line["logger"] == "llmopt_exporter.access" and line["context"]["status"] == 422
+    )
+    assert (
+        refused["context"]["error"],
+        refused["context"]["problem_index"],
+        refused["context"]["problem_field"],
+    ) == ("invalid_events", 0, "model")
     assert {"timestamp", "level", "message", "service", "environment"} <= set(first)
     assert first["service"] == "llmopt-exporter"
 

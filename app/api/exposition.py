@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app import metrics as m
+from app.logs import refusal_var
 from app.render import Exposition
 from app.state import exporter_of
 
@@ -23,6 +24,7 @@ async def get_metrics(request: Request) -> Response:
     exporter = exporter_of(request)
     if not exporter.auth.allows_metrics(request.headers.get("authorization")):
         exporter.store.inc(m.AUTH_FAILURES, ("metrics",))
+        refusal_var.set({"error": "unauthorized"})
         return Response(
             "a valid credential is required\n",
             status_code=401,

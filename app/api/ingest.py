@@ -21,7 +21,7 @@ from app.api.body import BodyRefused, read_body
 from app.decode import InvalidBody, InvalidEvents, TooManyEvents
 from app.events import doc
 from app.ingest import parse_traceparent
-from app.logs import trace_id_var
+from app.logs import refusal_var, trace_id_var
 from app.state import Exporter
 
 PATH = "/v1/events"
@@ -87,6 +87,7 @@ def _is_json(content_type: str | None) -> bool:
 def refusal(status: int, error: str, message: str) -> JSONResponse:
     """A refusal as a JSON response, for the routes FastAPI serves (the admin API)."""
     headers = _CHALLENGE if status == 401 else None
+    refusal_var.set({"error": error})
     return JSONResponse(msgspec.to_builtins(Refusal(error, message)), status_code=status, headers=headers)
 
 
@@ -157,6 +158,15 @@ def _apply(exporter: Exporter, body: bytes, traceparent: str | None) -> tuple[in
     return 200, Accepted(result.accepted, result.by_type, result.duplicates)
 
 
+def note_refusal(content: Refusal) -> None:
+    """Give the access log line the refusal's error code and first problem."""
+    noted: dict[str, object] = {"error": content.error}
+    if content.problems:
+        noted["problem_index"] = content.problems[0].index
+        noted["problem_field"] = content.problems[0].field
+    refusal_var.set(noted)
+
+
 def render(content: Content) -> bytes:
     """The answer as compact UTF-8 JSON."""
     return msgspec.json.encode(content)
@@ -187,7 +197,10 @@ class IngestEndpoint:
         except ClientDisconnect:
             # Gone mid-body: nothing to answer and nothing applied. The access log says 499.
             self.exporter.ingestor.reject("client_disconnect")
+            refusal_var.set({"error": "client_disconnect"})
             return CLIENT_CLOSED_REQUEST
+        if isinstance(content, Refusal):
+            note_refusal(content)
         body = render(content)
         self.exporter.requests_applying += 1
         try:
