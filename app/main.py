@@ -7,10 +7,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import prometheus_client
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from app import __version__, openapi
@@ -30,6 +32,8 @@ from app.state import Exporter
 from app.store import LabelGuard, MetricStore
 
 log = logging.getLogger("llmopt_exporter")
+# Where the API docs' scripts, styles and icon are served from.
+DOCS_ASSETS = "/docs/assets"
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> FastAPI:
@@ -100,11 +104,22 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
                 await save_snapshot(exporter)
 
     is_api_documented = exporter.auth.is_ingest_open if settings.api_docs is None else settings.api_docs
-    app = FastAPI(
+    # The API docs (Swagger UI at /docs, ReDoc at /redoc) load their scripts and styles from the
+    # package's own copy (fastapi-offline), so they render on a machine without internet access.
+    documentation: dict[str, Any] = (
+        # No validator badge: Swagger UI would ask validator.swagger.io about the schema.
+        {
+            "docs_url": "/docs",
+            "redoc_url": "/redoc",
+            "static_url": DOCS_ASSETS,
+            "swagger_ui_parameters": {"validatorUrl": None},
+        }
+        if is_api_documented
+        else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    )
+    app = (FastAPIOffline if is_api_documented else FastAPI)(
         title="llmopt-exporter",
-        docs_url="/docs" if is_api_documented else None,
-        redoc_url="/redoc" if is_api_documented else None,
-        openapi_url="/openapi.json" if is_api_documented else None,
+        **documentation,
         version=__version__,
         description="Event ingest for LLM auto-optimizers; Prometheus metrics at /metrics.",
         lifespan=lifespan,

@@ -3,12 +3,14 @@ example the exporter accepts."""
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import pytest
 
 from app.events import EVENTS
 from app.openapi import components, example
-from tests.conftest import make_exporter
+from tests.conftest import Exporter, make_exporter
 
 
 @pytest.mark.parametrize("struct", EVENTS, ids=lambda struct: struct.__name__)
@@ -29,3 +31,16 @@ def test_every_field_of_every_event_has_a_description_and_an_example() -> None:
             if name not in ("type", "action") or struct.action_name is None:
                 assert field.get("examples") or name in ("type", "action"), f"{struct.__name__}.{name}"
         assert {f.name for f in msgspec.structs.fields(struct)} | {"type"} == set(schema["properties"])
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_render_without_internet_access(exporter: Exporter, page: str) -> None:
+    """Every script, style and icon of the docs pages comes from the exporter itself."""
+    html = exporter.client.get(page).text
+    assert not re.search(r"https?:|[\"'(=]\s*//", html), "the page loads something from another host"
+    referenced = re.findall(r"""(?:src|href|spec-url)="([^"]+)"|url: '([^']+)'""", html)
+    paths = {path for pair in referenced for path in pair if path}
+    assert {"/openapi.json"} < paths
+    for path in paths:
+        answer = exporter.client.get(path)
+        assert answer.status_code == 200 and len(answer.content) > 100, path

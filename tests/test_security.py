@@ -90,7 +90,7 @@ def test_health_and_landing_stay_open(guarded: Exporter) -> None:
         assert guarded.client.get(path).status_code == 200
 
 
-API_DOCS = ("/docs", "/redoc", "/openapi.json")
+API_DOCS = ("/docs", "/redoc", "/openapi.json", "/docs/assets/swagger-ui-bundle.js")
 
 
 @pytest.mark.parametrize(
