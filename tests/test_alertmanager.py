@@ -79,7 +79,7 @@ def test_amtool_accepts_the_config() -> None:
     ],
     ids=lambda labels: "-".join(labels.values()),
 )
-def test_routes_follow_the_seed_channels(labels: dict[str, str]) -> None:
+def test_routes_follow_the_documented_channels(labels: dict[str, str]) -> None:
     receiver = _expected_receiver(labels)
     result = subprocess.run(
         [
@@ -120,7 +120,7 @@ def test_a_critical_log_entry_pages_at_once_per_component() -> None:
     assert (route["group_wait"], route["group_by"]) == ("0s", ["alertname", "component"])
 
 
-def test_receivers_use_the_seed_integrations() -> None:
+def test_receivers_use_the_documented_integrations() -> None:
     receivers = {receiver["name"]: receiver for receiver in yaml.safe_load(CONFIG.read_text())["receivers"]}
 
     def integrations(name: str) -> set[str]:

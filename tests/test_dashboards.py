@@ -237,7 +237,7 @@ def test_queries_name_only_declared_metrics_and_recording_rules() -> None:
     assert not named - known
 
 
-def test_dashboards_show_what_the_seed_draws() -> None:
+def test_dashboards_show_the_documented_panels() -> None:
     """The System Health and Optimization Performance views."""
     titles = {
         dashboard["uid"]: {panel["title"] for panel in dashboard["panels"]} for dashboard in _dashboards()

@@ -34,7 +34,7 @@ def captured(request: pytest.FixtureRequest) -> Iterator[Captured]:
     logging.getLogger(captured.name).handlers.clear()
 
 
-def test_a_line_carries_the_seed_fields_and_the_trace(captured: Captured) -> None:
+def test_a_line_carries_the_documented_fields_and_the_trace(captured: Captured) -> None:
     logger = get_logger("optimizer-api", "staging", name=captured.name, stream=captured.stream)
     try:
         raise ValueError("variant store unreachable")
@@ -80,7 +80,7 @@ def test_a_line_carries_the_seed_fields_and_the_trace(captured: Captured) -> Non
         pytest.param("critical", "critical", id="critical"),
     ],
 )
-def test_levels_have_the_seed_names(captured: Captured, method: str, level: str) -> None:
+def test_levels_have_the_documented_names(captured: Captured, method: str, level: str) -> None:
     logger = get_logger(
         "optimizer-api", "test", name=captured.name, level=logging.DEBUG, stream=captured.stream
     )
