@@ -255,9 +255,17 @@ def percent_change(colour_mode: str = "standard") -> Json:
     return {"showPercentChange": True, "percentChangeColorMode": colour_mode}
 
 
-def _burn_windows(config: RulesConfig) -> list[str]:
-    burn = config.alerts.error_budget_burn
-    return sorted({w.long for w in burn} | {w.short for w in burn}, key=rules.seconds)
+def _burn_windows(config: RulesConfig, slo: rules.BudgetSlo) -> list[str]:
+    tiers = rules.burn_tiers(config, slo)
+    return sorted({t.long for t in tiers} | {t.short for t in tiers}, key=rules.seconds)
+
+
+def _burn_lines(config: RulesConfig, slo: rules.BudgetSlo) -> tuple[list[float], Json]:
+    """The factors of the SLO's burn-rate alerts, and threshold lines at them: red for pages."""
+    tiers = rules.burn_tiers(config, slo)
+    factors = sorted({t.factor for t in tiers})
+    pages = {t.factor for t in tiers if t.severity == "critical"}
+    return factors, thresholds("transparent", *((f, RED if f in pages else ORANGE) for f in factors))
 
 
 # --- The dashboards ------------------------------------------------------------------------------
@@ -848,8 +856,6 @@ def optimization(config: RulesConfig) -> Board:
 def slos(config: RulesConfig) -> Board:
     s, alerts, sli = config.slos, config.alerts, rules.slis(config)
     low = alerts.error_budget_low.remaining_below
-    factors = sorted({w.factor for w in alerts.error_budget_burn})
-    burn_lines = thresholds("transparent", *((factor, ORANGE if factor < 6 else RED) for factor in factors))
     slis = (
         stat(
             f"Availability SLI ({s.availability.window})",
@@ -941,12 +947,13 @@ def slos(config: RulesConfig) -> Board:
             "none",
             *(
                 q(rec.SLO_BURN_RATE.over(window).where(slo=slo.name).selector, window)
-                for window in _burn_windows(config)
+                for window in _burn_windows(config, slo)
             ),
-            defaults={"decimals": 1, "min": 0, "thresholds": burn_lines},
+            defaults={"decimals": 1, "min": 0, "thresholds": lines},
             custom={"thresholdsStyle": {"mode": "line"}, "scaleDistribution": {"type": "log", "log": 10}},
         )
         for slo in rules.budget_slos(config)
+        for factors, lines in (_burn_lines(config, slo),)
     )
     history = (
         timeseries(

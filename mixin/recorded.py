@@ -15,6 +15,7 @@ Standard library only: ``tools/incident.py`` imports it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -53,6 +54,11 @@ class Windowed:
     def pattern(self) -> str:
         """The names for prose: ``llmopt:slo_burn_rate:ratio_rate<window>``."""
         return f"{self.prefix}<window>"
+
+    @property
+    def every(self) -> str:
+        """A selector of the series over every window: ``{__name__=~"llmopt:slo_burn_rate:ratio_rate.+"}``."""
+        return f'{{__name__=~"{re.escape(self.prefix)}.+"}}'
 
 
 # --- LLM calls (group llmopt.requests) ------------------------------------------------------------

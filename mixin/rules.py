@@ -837,9 +837,63 @@ def slis(config: RulesConfig) -> Slis:
     )
 
 
+# The burn-rate tiers of alerts/config.yml are stated for an SLO over this window (the SRE
+# workbook's). Each SLO gets them scaled to its own window, so that each tier fires once the same
+# share of that SLO's error budget is spent, whatever its window.
+REFERENCE_WINDOW = "30d"
+# Scaled windows are no shorter than these: a rate needs a few scrapes of the exporter.
+MIN_LONG_WINDOW = "5m"
+MIN_SHORT_WINDOW = "1m"
+
+
+@dataclass(frozen=True)
+class BurnTier:
+    """One multiwindow burn-rate alert of one SLO: the budget rate ``factor`` exceeded over ``long``
+    and ``short``; at that rate, ``budget_share`` of the budget is gone when ``long`` has passed."""
+
+    long: str
+    short: str
+    factor: float
+    for_: str
+    severity: Severity
+    budget_share: float
+
+
+def burn_tiers(config: RulesConfig, slo: BudgetSlo) -> tuple[BurnTier, ...]:
+    """The tiers of ``alerts.error_budget_burn``, scaled from REFERENCE_WINDOW to the SLO's window.
+
+    Windows and ``for`` scale with the window (whole minutes, or seconds for ``for``; windows no
+    shorter than MIN_LONG_WINDOW and MIN_SHORT_WINDOW); the factor is then whatever makes the tier
+    spend the same share of the budget over its long window as in the reference.
+    """
+    scale = seconds(slo.window) / seconds(REFERENCE_WINDOW)
+    tiers = []
+    for tier in config.alerts.error_budget_burn:
+        share = tier.factor * seconds(tier.long) / seconds(REFERENCE_WINDOW)
+        long = _minutes(max(seconds(MIN_LONG_WINDOW), seconds(tier.long) * scale))
+        short = _minutes(max(seconds(MIN_SHORT_WINDOW), seconds(tier.short) * scale))
+        factor = float(format(share * seconds(slo.window) / seconds(long), ".4g"))
+        for_ = duration(seconds(tier.for_) * scale)
+        tiers.append(BurnTier(long, short, factor, for_, tier.severity, share))
+    return tuple(tiers)
+
+
+def duration(total_seconds: float) -> str:
+    """A one-unit Prometheus duration of whole seconds, in the largest unit that divides it."""
+    whole = round(total_seconds)
+    for unit in ("d", "h", "m"):
+        if whole and whole % _UNIT_SECONDS[unit] == 0:
+            return f"{whole // _UNIT_SECONDS[unit]}{unit}"
+    return f"{whole}s"
+
+
+def _minutes(total_seconds: float) -> str:
+    return duration(max(1, round(total_seconds / 60)) * 60)
+
+
 def _slo_windows(config: RulesConfig, slo: BudgetSlo) -> list[str]:
-    burn = config.alerts.error_budget_burn
-    windows = {w.long for w in burn} | {w.short for w in burn} | {slo.window}
+    tiers = burn_tiers(config, slo)
+    windows = {t.long for t in tiers} | {t.short for t in tiers} | {slo.window}
     return sorted(windows, key=seconds)
 
 
@@ -883,7 +937,7 @@ def _slo_groups(q: Promql, config: RulesConfig) -> tuple[Group, ...]:
                     comment=f"{slo.name.capitalize()} SLO: share of {slo.bad_calls} over {window}.",
                 )
             )
-            if any(window in (w.long, w.short) for w in config.alerts.error_budget_burn):
+            if any(window in (t.long, t.short) for t in burn_tiers(config, slo)):
                 target.append(
                     Recording(
                         rec.SLO_BURN_RATE.over(window).where(slo=slo.name),
@@ -1082,7 +1136,7 @@ def _slo_alerts(config: RulesConfig) -> tuple[Alert, ...]:
     a = config.alerts
     alerts: list[Alert] = []
     for slo in budget_slos(config):
-        for window in a.error_budget_burn:
+        for window in burn_tiers(config, slo):
             factor = num(window.factor)
             exhaustion = human_duration(seconds(slo.window) / window.factor)
             alerts.append(
@@ -1095,7 +1149,8 @@ def _slo_alerts(config: RulesConfig) -> tuple[Alert, ...]:
                     f"The {slo.name} error budget ({slo.statement}) is burning at "
                     f'{{{{ $value | printf "%.1f" }}}}x the sustainable rate over the last {window.long}, '
                     f"and above {factor}x over the last {window.short}. "
-                    f"At {factor}x the budget is gone in {exhaustion}.",
+                    f"At {factor}x, {percent(window.budget_share)} of the budget goes in {window.long} "
+                    f"and all of it in {exhaustion}.",
                     for_=window.for_,
                     labels={"slo": slo.name, "long": window.long, "short": window.short},
                 )

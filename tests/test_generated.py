@@ -21,7 +21,8 @@ from tools import generate
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "alerts" / "config.yml"
 # A recording rule's name in prose or code: level:metric:operation with the exporter's prefix.
-RULE_NAME = re.compile(r"\b(?:llmopt:[a-z0-9_]+|[a-z_]+:llmopt_[a-z0-9_]+):[a-z0-9_]+\b(?![<\w])")
+# Not a family's pattern for prose (`...ratio_rate<window>`) or its selector (`...ratio_rate.+`).
+RULE_NAME = re.compile(r"\b(?:llmopt:[a-z0-9_]+|[a-z_]+:llmopt_[a-z0-9_]+):[a-z0-9_]+\b(?![<\w]|\.\+)")
 # An exporter metric's name in prose (not part of a rule name, a module path or a call).
 METRIC_NAME = re.compile(r"(?<![\w:./])llmopt_[a-z0-9_]*[a-z0-9](?![\w:.(])")
 # Files written by hand that may name rules: every name they use must exist under any config.

@@ -7,6 +7,8 @@ renamed rule or a changed SLO window cannot leave a stale name behind:
     a series declared in :mod:`mixin.recorded`, written as its selector;
 ``{{ SLO_BURN_RATE 1h }}``
     a family of :mod:`mixin.recorded` whose window the config sets, over one window;
+``{{ SLO_BURN_RATE * }}``
+    the same family over every window, as one selector (for windows each SLO sets on its own);
 ``{{ SLO_BURN_RATE }}``
     the same family for prose: ``llmopt:slo_burn_rate:ratio_rate<window>``;
 ``{{ SLI_QUALITY }}``
@@ -30,7 +32,7 @@ from mixin.rules import Recording, RulesConfig
 TEMPLATES = Path(__file__).resolve().parent
 OUTPUT_DIR = "docs/runbooks"
 # A placeholder's regular expression: a name of mixin.recorded or an SLI, and maybe a window.
-_PLACEHOLDER = re.compile(r"\{\{ *([A-Z][A-Z0-9_]*)(?: +([0-9]+[smhdw]))? *\}\}")
+_PLACEHOLDER = re.compile(r"\{\{ *([A-Z][A-Z0-9_]*)(?: +([0-9]+[smhdw]|\*))? *\}\}")
 
 
 class TemplateError(ValueError):
@@ -60,6 +62,8 @@ def _resolve(name: str, window: str | None, config: RulesConfig) -> tuple[str, s
     if isinstance(declared, Windowed):
         if window is None:
             return declared.pattern, ""
+        if window == "*":
+            return declared.every, ""
         declared = declared.over(window)
     elif window is not None:
         raise ValueError(f"{name} takes no window")
@@ -85,7 +89,7 @@ def render_runbook(template: str, config: RulesConfig, where: str = "a runbook")
     rendered = _PLACEHOLDER.sub(replace, template)
     if "{{" in rendered:
         line = rendered[: rendered.index("{{")].count("\n") + 1
-        forms = "{{ NAME }} or {{ NAME 1h }}"
+        forms = "{{ NAME }}, {{ NAME 1h }} or {{ NAME * }}"
         raise TemplateError(f"{where}, line {line}: a placeholder that is not {forms}")
     return rendered
 
