@@ -76,6 +76,9 @@ class MetricSpec:
     unit: str = ""
     buckets: tuple[float, ...] = ()
     category: str = ""
+    # A metric without labels is exposed from the start (at 0) unless it has no value until set:
+    # a timestamp of something that has not happened yet.
+    is_unset_at_start: bool = False
 
     @property
     def base_name(self) -> str:
@@ -93,8 +96,16 @@ def _counter(
     return MetricSpec(name, "counter", help_, tuple(labels), unit, (), category)
 
 
-def _gauge(name: str, help_: str, labels: Sequence[str] = (), *, unit: str = "", category: str) -> MetricSpec:
-    return MetricSpec(name, "gauge", help_, tuple(labels), unit, (), category)
+def _gauge(
+    name: str,
+    help_: str,
+    labels: Sequence[str] = (),
+    *,
+    unit: str = "",
+    category: str,
+    is_unset_at_start: bool = False,
+) -> MetricSpec:
+    return MetricSpec(name, "gauge", help_, tuple(labels), unit, (), category, is_unset_at_start)
 
 
 def _histogram(
@@ -398,9 +409,10 @@ PARAMETER_GAIN = _gauge(
 LAST_IMPROVEMENT = _gauge(
     "llmopt_optimization_last_improvement_timestamp_seconds",
     "When the optimizer last improved something (an improving parameter update or an experiment "
-    "won), Unix time; the exporter's start time until then.",
+    "won), Unix time; absent until the first (kept across restarts by the snapshot).",
     unit="seconds",
     category=OPTIMIZATION,
+    is_unset_at_start=True,
 )
 
 # --- Feedback (feedback) -----------------------------------------------------------------------

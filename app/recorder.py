@@ -97,8 +97,8 @@ class Recorder:
         self._arms: Tracked[tuple[str, str, str], None] = Tracked(limit, self._evict_arm)
         self._open_by_severity: Tally[str] = Tally()
         self._started_at = clock()
-        # The time of the latest improvement seen (None before the first): the gauge shows the
-        # start time until then, so that OptimizationStuck can still fire.
+        # The time of the latest improvement seen (None before the first, and no gauge: a start
+        # is no improvement, and a restart must not postpone OptimizationStuck).
         self._last_improvement: float | None = None
         self._handlers: Mapping[type, Callable[[Any, float, Exemplar], None]] = {
             LlmRequest: self._llm_request,
@@ -129,7 +129,6 @@ class Recorder:
         store = self._store
         store.set(m.BUILD_INFO, (__version__, platform.python_version()), 1)
         store.set(m.START_TIME, (), self._started_at)
-        store.set(m.LAST_IMPROVEMENT, (), self._started_at)
         store.set(m.EXPERIMENTS_ACTIVE, (), 0)
         for event_type in EVENT_TYPES:
             store.touch(m.EVENTS_ACCEPTED, (event_type,))
@@ -518,8 +517,7 @@ class Recorder:
         incidents = self._incidents.copy()
         models = self._models.copy()
         arms = self._arms.copy()
-        # What the gauge shows: a restart keeps counting from the same moment.
-        last_improvement = self._started_at if self._last_improvement is None else self._last_improvement
+        last_improvement = self._last_improvement
 
         def document() -> dict[str, object]:
             return {
@@ -575,8 +573,9 @@ class Recorder:
             self._models.put((model, provider), None, seen)
         for bandit, arm, parameter, seen in sorted(snapshot.arms_seen, key=lambda entry: entry[-1]):
             self._arms.put((bandit, arm, parameter), None, seen)
-        self._last_improvement = snapshot.last_improvement
-        store.set(m.LAST_IMPROVEMENT, (), snapshot.last_improvement)
+        if snapshot.last_improvement is not None:
+            self._last_improvement = snapshot.last_improvement
+            store.set(m.LAST_IMPROVEMENT, (), snapshot.last_improvement)
         store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
 
 

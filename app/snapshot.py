@@ -56,7 +56,8 @@ class Snapshot(BaseModel):
     # [model, provider, last seen], [bandit, arm, parameter, last seen]
     models_seen: list[tuple[str, str, float]]
     arms_seen: list[tuple[str, str, str, float]]
-    last_improvement: float
+    # None before the first improvement (older versions wrote their start time instead)
+    last_improvement: float | None = None
     # [event id, age in seconds]
     recent_event_ids: list[tuple[str, float]] = Field(default_factory=list)
 

@@ -216,7 +216,7 @@ class Family:
         self.guarded = tuple(
             (index, name) for index, name in enumerate(spec.labels) if name in GUARDED_LABELS
         )
-        if not spec.labels:
+        if not spec.labels and not spec.is_unset_at_start:
             self.add(())
 
     def overflow_labels(self, labels: Labels) -> Labels:

@@ -818,7 +818,7 @@ def optimization(config: RulesConfig) -> Board:
         stat(
             "Since last improvement",
             "Time since the optimizer last improved something (an improving parameter update or an "
-            "experiment won); the OptimizationStuck alert fires after "
+            "experiment won); no data before the first. The OptimizationStuck alert fires after "
             f"{config.alerts.optimization_stuck.no_improvement_for}.",
             "s",
             q("time() - max(llmopt_optimization_last_improvement_timestamp_seconds)", "since"),

@@ -1007,8 +1007,13 @@ def _cost_per_success(q: Promql, window: str) -> str:
 
 def _optimizer_alerts(config: RulesConfig) -> tuple[Alert, ...]:
     a = config.alerts
-    stuck_seconds = seconds(a.optimization_stuck.no_improvement_for)
+    stuck = a.optimization_stuck.no_improvement_for
+    stuck_seconds = seconds(stuck)
     q = Promql(config.replica_labels)
+    # The latest improvement any replica reported in that time, restarts or not.
+    last_improvement = q.aggregate(
+        m.LAST_IMPROVEMENT, f"max_over_time({m.LAST_IMPROVEMENT.name}[{stuck}])", op="max"
+    )
     return (
         Alert(
             "LLMOptHighErrorRate",
@@ -1052,12 +1057,19 @@ def _optimizer_alerts(config: RulesConfig) -> tuple[Alert, ...]:
         ),
         Alert(
             "LLMOptOptimizationStuck",
-            f"time() - {q.latest(m.LAST_IMPROVEMENT)} > {stuck_seconds}",
+            block(
+                f"time() - {last_improvement} > {stuck_seconds}",
+                "or",
+                f"absent({last_improvement}) * {stuck_seconds}\n"
+                f'and on () count(up{{job="{config.exporter_job}"}} offset {stuck}) > 0',
+            ),
             a.optimization_stuck.severity,
             "The optimizer has not improved anything for a long time.",
-            "The last improvement (a parameter update that helped, or an experiment won) was "
-            f"{{{{ $value | humanizeDuration }}}} ago (threshold {a.optimization_stuck.no_improvement_for}).",
-            comment="The exporter reports its start time until the first improvement it sees.",
+            "No improvement (a parameter update that helped, or an experiment won) for "
+            f"{{{{ $value | humanizeDuration }}}} (threshold {stuck}).",
+            comment=f"The last improvement any replica reported over the last {stuck}, so that a "
+            "restart or a replica that has seen none cannot postpone it; with none reported in that "
+            f"time, it fires once the exporter has been scraped for {stuck}.",
         ),
     )
 

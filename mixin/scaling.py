@@ -72,9 +72,7 @@ GAUGES: Mapping[MetricSpec, GaugeReading] = {
     m.INCIDENTS_OPEN: GaugeReading(
         "state", "counted by the state owner from incident events; 0 on the other replicas"
     ),
-    m.LAST_IMPROVEMENT: GaugeReading(
-        "latest", "every replica reports its start time until it sees an improvement"
-    ),
+    m.LAST_IMPROVEMENT: GaugeReading("latest", "improvements are spread over the replicas"),
     m.LAST_DEPLOYMENT: GaugeReading("latest", "deployment events are spread over the replicas"),
     m.LAST_LOG_EVENT: GaugeReading("latest", "log events are spread over the replicas"),
     m.BANDIT_ARM_PARAMETER: GaugeReading(

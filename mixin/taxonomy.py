@@ -45,7 +45,8 @@ def _mean(metric: str, by: str = "", window: str = "1h") -> str:
 _NPS = "llmopt_feedback_nps_responses_total"
 _THUMBS = "llmopt_feedback_thumbs_total"
 _ARM_MEAN = (
-    "sum by (bandit, arm) (llmopt_bandit_reward_sum) / sum by (bandit, arm) (llmopt_bandit_reward_count)"
+    "sum by (bandit, arm) (increase(llmopt_bandit_reward_sum[1d])) / "
+    "sum by (bandit, arm) (increase(llmopt_bandit_reward_count[1d]))"
 )
 
 ROWS: tuple[TaxonomyRow, ...] = (
@@ -250,11 +251,16 @@ ROWS: tuple[TaxonomyRow, ...] = (
         "OptimizationMetrics.bandit.armStatistics.pulls",
         "sum by (bandit, arm) (increase(llmopt_bandit_pulls_total[1d]))",
     ),
-    TaxonomyRow("OptimizationMetrics.bandit.armStatistics.avgReward", _ARM_MEAN, "Over the last day."),
+    TaxonomyRow(
+        "OptimizationMetrics.bandit.armStatistics.avgReward",
+        _ARM_MEAN,
+        "Over the last day: windows survive exporter restarts, lifetime totals do not.",
+    ),
     _words(
         "OptimizationMetrics.bandit.armStatistics.confidence",
-        "mean ± 1.96 * sqrt((squares / n - mean^2) / n), from increase(...[1d]) of llmopt_bandit_reward_squares_total, llmopt_bandit_reward_sum and llmopt_bandit_reward_count",
-        "95 % normal interval; the rule records the lower and the upper bound.",
+        "S / n ± 1.96 * sqrt((Q - S^2 / n) / (n - 1) / n), with S, Q and n the increase(...[1d]) of llmopt_bandit_reward_sum, llmopt_bandit_reward_squares_total and llmopt_bandit_reward_count",
+        "95 % normal interval with the sample variance (n - 1), absent below two rewards; the rule "
+        "records the lower and the upper bound.",
     ),
     TaxonomyRow(
         "OptimizationMetrics.parameterOptimization.parametersOptimized",

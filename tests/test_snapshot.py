@@ -284,3 +284,43 @@ def test_streamed_parts_are_encoded_in_pieces_as_plain_json() -> None:
         "seen": {f"e{n}": n / 2 for n in range(1001)},
         "last": None,
     }
+
+
+@pytest.mark.parametrize("has_snapshot", [True, False], ids=["with-snapshot", "without-snapshot"])
+def test_a_restart_never_reports_a_newer_last_improvement(tmp_path: Path, has_snapshot: bool) -> None:
+    """The real exporter, restarted: the last improvement stays the one the optimizer reported (from
+    the snapshot), or is absent (no snapshot); never the restart's time, which would postpone
+    LLMOptOptimizationStuck by a day at each restart."""
+    import time
+    import urllib.request
+
+    from tests.exposition import key, samples
+    from tests.processes import exporter_process
+
+    env = {"LLMOPT_SNAPSHOT_FILE": str(tmp_path / "state.json")} if has_snapshot else {}
+    gauge = key("llmopt_optimization_last_improvement_timestamp_seconds")
+    improved_at = time.time() - 3600
+    update = {"type": "parameter_update", "parameter": "p", "value": 1, "improved": True}
+    update["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(improved_at))
+
+    def scrape(url: str) -> dict[Any, float]:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+            return samples(response.read().decode())
+
+    with exporter_process(tmp_path, env=env) as url:
+        assert gauge not in scrape(url)  # a start is no improvement
+        request = urllib.request.Request(
+            f"{url}/v1/events",
+            data=json.dumps(update).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        assert scrape(url)[gauge] == int(improved_at)
+    with exporter_process(tmp_path, env=env) as url:
+        restarted = scrape(url)
+    if has_snapshot:
+        assert restarted[gauge] == int(improved_at)
+    else:
+        assert gauge not in restarted
