@@ -45,6 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict, Union, Unpack
 
+from app import metrics as m
 from mixin import recorded as rec
 from mixin import rules
 from mixin.rules import RulesConfig
@@ -821,7 +822,7 @@ def optimization(config: RulesConfig) -> Board:
             "experiment won); no data before the first. The OptimizationStuck alert fires after "
             f"{config.alerts.optimization_stuck.no_improvement_for}.",
             "s",
-            q("time() - max(llmopt_optimization_last_improvement_timestamp_seconds)", "since"),
+            q(f"time() - max({m.LAST_IMPROVEMENT.name})", "since"),
             height=6,
             defaults={"thresholds": thresholds(GREEN, (stuck / 2, YELLOW), (stuck, RED))},
             options={"graphMode": "none"},

@@ -149,3 +149,38 @@ def test_slow_bodies_hold_only_the_bytes_they_sent(settings: dict[str, int], sec
         assert (second.headers["retry-after"], second.json()["error"]) == ("1", "overloaded")
     assert after[key("llmopt_exporter_requests_shed_total")] == is_shed
     assert after[key("llmopt_exporter_events_accepted_total", type="feedback")] == 2 - is_shed
+
+
+def test_a_body_waiting_for_its_turn_holds_its_bytes_and_its_slot_until_answered() -> None:
+    """Ingest's slice of the loop is spent (a large batch ran this turn): a body that has arrived
+    waits, and meanwhile counts against max_pending_body_bytes and max_concurrent_requests. Past
+    max_wait_seconds it gets 503; nothing of either body is applied, and nothing stays held."""
+    import time
+
+    settings = Settings(max_pending_body_bytes=2048, max_wait_seconds=0.2)
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response, dict[SampleKey, float], int, int]:
+        app = create_app(settings, clock=lambda: CLOCK)
+        exporter = app.state.exporter
+        transport = httpx.ASGITransport(app=app)
+        event = {"type": "feedback", "thumbs": "up"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as client:
+            exporter.turns.started = time.monotonic() - 1  # this turn's slice is long spent
+            waiting = asyncio.create_task(
+                client.post("/v1/events", json={"events": [event] * 40})  # about 1.3 KB
+            )
+            await asyncio.sleep(0.05)
+            assert exporter.requests_applying == 1 and exporter.body_budget.held > 1024
+            crowded = await client.post("/v1/events", json={"events": [event] * 40})
+            first = await waiting
+            scrape = await client.get("/metrics")
+            return first, crowded, samples(scrape.text), exporter.requests_applying, exporter.body_budget.held
+
+    first, crowded, after, applying, held = asyncio.run(scenario())
+    assert (first.status_code, first.json()["error"]) == (503, "overloaded")
+    assert "max_wait_seconds" in first.json()["message"]
+    assert (crowded.status_code, crowded.json()["error"]) == (503, "overloaded")
+    assert "max_pending_body_bytes" in crowded.json()["message"]
+    assert after[key("llmopt_exporter_requests_shed_total")] == 2
+    assert after[key("llmopt_exporter_events_accepted_total", type="feedback")] == 0
+    assert (applying, held) == (0, 0)
