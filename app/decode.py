@@ -110,6 +110,8 @@ def _walk(annotation: Any) -> Iterator[tuple[str, Any]]:
             yield from _walk(member)
     elif origin is list:
         yield "list", get_args(annotation)[0]
+    elif origin is dict:
+        yield "list", get_args(annotation)[0]  # its keys, checked as a list is
     else:
         yield "type", annotation
 
@@ -192,7 +194,7 @@ def _passes(
     if labels:
         # Label values already matched: the common case.
         terms.append(f"good.issuperset(({''.join(f'e.{name}, ' for name in labels)}))")
-    terms += [f"good.issuperset(e.{name})" for name in label_lists]
+    terms += [f"good.issuperset(e.{name} or ())" for name in label_lists]
     if rules:
         terms.append(f"not ({' or '.join(f'({rule.broken_when})' for rule in rules)})")
     namespace = {**RULE_NAMESPACE, "good": _GOOD_LABELS}
@@ -440,9 +442,12 @@ class EventDecoder:
                 if not _is_good_label(value):
                     problems.append(Problem(index, name, _label_message(value)))
         for name in checks.label_lists:
-            for position, value in enumerate(getattr(event, name)):
+            values = getattr(event, name) or ()
+            for position, value in enumerate(values):
                 if not _is_good_label(value):
-                    problems.append(Problem(index, f"{name}[{position}]", _label_message(value)))
+                    # A list's item by its position; a map's key by itself.
+                    where = f"{name}[{position}]" if isinstance(values, list) else f"{name}[{value!r}]"
+                    problems.append(Problem(index, where, _label_message(value)))
         trace_id = event.trace_id
         if trace_id is not None and (
             not trace_id.strip("0") or (event.span_id and not event.span_id.strip("0"))

@@ -300,8 +300,37 @@ class ExperimentStarted(Event, tag="experiment", kw_only=True, frozen=True):
     variants: Annotated[
         list[LabelValue], Meta(max_length=64), doc("Its variants.", ["control", "variant-b"])
     ] = msgspec.field(default_factory=list)
+    traffic_split: Annotated[
+        Annotated[dict[LabelValue, Ratio], Meta(min_length=1, max_length=64)] | None,
+        doc(
+            "The planned share of traffic of each variant (variant -> share); the shares sum to 1.",
+            {"control": 0.5, "variant-b": 0.5},
+        ),
+    ] = None
+    control_variant: Annotated[
+        LabelValue | None, doc("The variant the others are compared with.", "control")
+    ] = None
 
     SETS_STATE = True
+    RULES = (
+        Rule(
+            "traffic_split",
+            "the shares of traffic_split sum to 1",
+            "e.traffic_split is not None and abs(sum(e.traffic_split.values()) - 1) > 1e-6",
+        ),
+        Rule(
+            "traffic_split",
+            "traffic_split names only variants of the experiment",
+            "e.traffic_split is not None and bool(e.variants) "
+            "and not set(e.traffic_split) <= set(e.variants)",
+        ),
+        Rule(
+            "control_variant",
+            "control_variant is one of the experiment's variants",
+            "e.control_variant is not None and e.control_variant not in "
+            "(e.traffic_split or e.variants or (e.control_variant,))",
+        ),
+    )
 
 
 class ExperimentProgress(Event, tag="experiment", kw_only=True, frozen=True):

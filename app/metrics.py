@@ -275,6 +275,18 @@ EXPERIMENT_LEADER = _gauge(
     VARIANT_LABELS,
     category=OPTIMIZATION,
 )
+EXPERIMENT_TRAFFIC_SPLIT = _gauge(
+    "llmopt_experiment_traffic_split_ratio",
+    "The planned share of a running experiment's traffic for each variant (0-1), as it started.",
+    VARIANT_LABELS,
+    category=OPTIMIZATION,
+)
+EXPERIMENT_CONTROL = _gauge(
+    "llmopt_experiment_control_info",
+    "1 for the control variant of a running experiment: the one the others are compared with.",
+    VARIANT_LABELS,
+    category=OPTIMIZATION,
+)
 EXPERIMENT_SAMPLES = _gauge(
     "llmopt_experiment_samples",
     "Samples collected so far by a running experiment.",

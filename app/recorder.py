@@ -75,6 +75,8 @@ class RunningExperiment(NamedTuple):
 
     started_at: float | None  # None when it was not seen starting
     leader: str | None = None
+    split: tuple[str, ...] = ()  # the variants of its planned traffic split
+    control: str | None = None
 
 
 class Recorder:
@@ -233,9 +235,9 @@ class Recorder:
         known = self._experiments.get(experiment) or RunningExperiment(None)
         self._experiments.put(
             experiment,
-            RunningExperiment(
-                started_at if started_at is not None else known.started_at,
-                leader if leader is not None else known.leader,
+            known._replace(
+                started_at=started_at if started_at is not None else known.started_at,
+                leader=leader if leader is not None else known.leader,
             ),
             self._clock(),
         )
@@ -247,9 +249,27 @@ class Recorder:
     def _experiment_started(self, e: ExperimentStarted, when: float, exemplar: Exemplar) -> None:
         if e.experiment_id not in self._experiments:
             self._store.inc(m.EXPERIMENTS_STARTED)
-        self._mark_running(e.experiment_id, when)
-        self._store.set(m.EXPERIMENT_PROGRESS, (e.experiment_id,), 0)
-        self._store.set(m.EXPERIMENT_SAMPLES, (e.experiment_id,), 0)
+        known = self._mark_running(e.experiment_id, when)
+        store = self._store
+        store.set(m.EXPERIMENT_PROGRESS, (e.experiment_id,), 0)
+        store.set(m.EXPERIMENT_SAMPLES, (e.experiment_id,), 0)
+        # The plan: a start replaces whatever plan an earlier start of the same experiment gave.
+        for variant in known.split:
+            store.remove(m.EXPERIMENT_TRAFFIC_SPLIT, (e.experiment_id, variant))
+        if known.control is not None:
+            store.remove(m.EXPERIMENT_CONTROL, (e.experiment_id, known.control))
+        split = e.traffic_split or {}
+        for variant, share in split.items():
+            store.set(m.EXPERIMENT_TRAFFIC_SPLIT, (e.experiment_id, variant), share)
+        if e.control_variant is not None:
+            store.set(m.EXPERIMENT_CONTROL, (e.experiment_id, e.control_variant), 1)
+        running = self._experiments.get(e.experiment_id)
+        if running is not None:
+            self._experiments.put(
+                e.experiment_id,
+                running._replace(split=tuple(split), control=e.control_variant),
+                self._clock(),
+            )
 
     def _experiment_progress(self, e: ExperimentProgress, when: float, exemplar: Exemplar) -> None:
         store = self._store
@@ -292,6 +312,11 @@ class Recorder:
             store.remove(spec, (experiment,))
         if known is not None and known.leader is not None:
             store.remove(m.EXPERIMENT_LEADER, (experiment, known.leader))
+        if known is not None:
+            for variant in known.split:
+                store.remove(m.EXPERIMENT_TRAFFIC_SPLIT, (experiment, variant))
+            if known.control is not None:
+                store.remove(m.EXPERIMENT_CONTROL, (experiment, known.control))
 
     def _experiment_completed(self, e: ExperimentCompleted, when: float, exemplar: Exemplar) -> None:
         store = self._store
@@ -558,10 +583,23 @@ class Recorder:
             store.set(SNAPSHOT_GAUGES_BY_NAME[name], tuple(labels), value)
         now = self._clock()
         experiments_seen = snapshot.experiments_seen
+        # The plans come back with the gauges that show them.
+        splits: dict[str, list[str]] = {}
+        controls: dict[str, str] = {}
+        for name, labels, _ in snapshot.gauges:
+            if name == m.EXPERIMENT_TRAFFIC_SPLIT.name:
+                splits.setdefault(labels[0], []).append(labels[1])
+            elif name == m.EXPERIMENT_CONTROL.name:
+                controls[labels[0]] = labels[1]
         for experiment, started_at in sorted(
             snapshot.experiments.items(), key=lambda item: experiments_seen.get(item[0], now)
         ):
-            known = RunningExperiment(started_at, snapshot.leaders.get(experiment))
+            known = RunningExperiment(
+                started_at,
+                snapshot.leaders.get(experiment),
+                tuple(splits.get(experiment, ())),
+                controls.get(experiment),
+            )
             self._experiments.put(experiment, known, experiments_seen.get(experiment, now))
         incidents_seen = snapshot.incidents_seen
         for incident, severity in sorted(

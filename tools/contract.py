@@ -63,6 +63,9 @@ def _python_type(annotation: Any) -> str:
         return f"Literal[{', '.join(_py(value) for value in get_args(annotation))}]"
     if origin is list:
         return f"tuple[{_python_type(get_args(annotation)[0])}, ...]"
+    if origin is dict:
+        key, value = get_args(annotation)
+        return f"dict[{_python_type(key)}, {_python_type(value)}]"
     if annotation is type(None):
         return "None"
     if annotation is datetime:
@@ -221,6 +224,9 @@ def _kind(info: Any) -> str:
         return "RFC 3339"
     if isinstance(info, mi.ListType):
         return f"list of {_kind(info.item_type)}" + (f" (≤ {info.max_length})" if info.max_length else "")
+    if isinstance(info, mi.DictType):
+        size = f" (≤ {info.max_length})" if info.max_length else ""
+        return f"map of {_kind(info.key_type)} to {_kind(info.value_type)}{size}"
     return type(info).__name__
 
 

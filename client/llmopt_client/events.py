@@ -147,6 +147,10 @@ class ExperimentStarted(Event):
     """The experiment."""
     variants: tuple[str, ...] = ()
     """Its variants."""
+    traffic_split: dict[str, float] | None = None
+    """The planned share of traffic of each variant (variant -> share); the shares sum to 1."""
+    control_variant: str | None = None
+    """The variant the others are compared with."""
 
 
 @dataclass(frozen=True, kw_only=True)
