@@ -452,7 +452,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter runs, for trying the harness")
     parser.add_argument("--only", default=",".join(STEPS), help=f"steps to run, of {','.join(STEPS)}")
-    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--no-doc",
+        action="store_true",
+        help="print the results only: do not rewrite docs/benchmarks.md or bench/results/latest.json",
+    )
     args = parser.parse_args(argv)
     procs.ensure_tools()
     started = time.monotonic()
@@ -479,8 +483,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             results[name] = steps[name]()
     info["load_after"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
     info["seconds"] = time.monotonic() - started
-    report.RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     if not args.no_doc:
+        # The results and the doc rendered from them are written together, or neither is: the
+        # committed pair must stay one (tests/test_bench_report.py).
+        report.RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         report.write_doc(results)
     print(report.markdown(results))
     log(f"done in {info['seconds']:.0f} s")
