@@ -229,18 +229,22 @@ class Recorder:
 
     # --- experiment ----------------------------------------------------------------------------
     def _mark_running(
-        self, experiment: str, started_at: float | None, leader: str | None = None
+        self,
+        experiment: str,
+        started_at: float | None,
+        leader: str | None = None,
+        plan: tuple[tuple[str, ...], str | None] | None = None,
     ) -> RunningExperiment:
-        """Note an event of a running experiment; return what was known of it before."""
+        """Note an event of a running experiment (``plan``: its split's variants and its control,
+        from a start); return what was known of it before."""
         known = self._experiments.get(experiment) or RunningExperiment(None)
-        self._experiments.put(
-            experiment,
-            known._replace(
-                started_at=started_at if started_at is not None else known.started_at,
-                leader=leader if leader is not None else known.leader,
-            ),
-            self._clock(),
+        running = known._replace(
+            started_at=started_at if started_at is not None else known.started_at,
+            leader=leader if leader is not None else known.leader,
         )
+        if plan is not None:
+            running = running._replace(split=plan[0], control=plan[1])
+        self._experiments.put(experiment, running, self._clock())
         self._store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
         if started_at is not None:
             self._store.set(m.EXPERIMENT_STARTED_AT, (experiment,), started_at)
@@ -249,27 +253,17 @@ class Recorder:
     def _experiment_started(self, e: ExperimentStarted, when: float, exemplar: Exemplar) -> None:
         if e.experiment_id not in self._experiments:
             self._store.inc(m.EXPERIMENTS_STARTED)
-        known = self._mark_running(e.experiment_id, when)
+        split = e.traffic_split or {}
+        known = self._mark_running(e.experiment_id, when, plan=(tuple(split), e.control_variant))
         store = self._store
         store.set(m.EXPERIMENT_PROGRESS, (e.experiment_id,), 0)
         store.set(m.EXPERIMENT_SAMPLES, (e.experiment_id,), 0)
-        # The plan: a start replaces whatever plan an earlier start of the same experiment gave.
-        for variant in known.split:
-            store.remove(m.EXPERIMENT_TRAFFIC_SPLIT, (e.experiment_id, variant))
-        if known.control is not None:
-            store.remove(m.EXPERIMENT_CONTROL, (e.experiment_id, known.control))
-        split = e.traffic_split or {}
+        # A start replaces whatever plan an earlier start of the same experiment gave.
+        self._drop_plan(e.experiment_id, known)
         for variant, share in split.items():
             store.set(m.EXPERIMENT_TRAFFIC_SPLIT, (e.experiment_id, variant), share)
         if e.control_variant is not None:
             store.set(m.EXPERIMENT_CONTROL, (e.experiment_id, e.control_variant), 1)
-        running = self._experiments.get(e.experiment_id)
-        if running is not None:
-            self._experiments.put(
-                e.experiment_id,
-                running._replace(split=tuple(split), control=e.control_variant),
-                self._clock(),
-            )
 
     def _experiment_progress(self, e: ExperimentProgress, when: float, exemplar: Exemplar) -> None:
         store = self._store
@@ -313,10 +307,14 @@ class Recorder:
         if known is not None and known.leader is not None:
             store.remove(m.EXPERIMENT_LEADER, (experiment, known.leader))
         if known is not None:
-            for variant in known.split:
-                store.remove(m.EXPERIMENT_TRAFFIC_SPLIT, (experiment, variant))
-            if known.control is not None:
-                store.remove(m.EXPERIMENT_CONTROL, (experiment, known.control))
+            self._drop_plan(experiment, known)
+
+    def _drop_plan(self, experiment: str, known: RunningExperiment) -> None:
+        """Drop the series of the experiment's planned split and control."""
+        for variant in known.split:
+            self._store.remove(m.EXPERIMENT_TRAFFIC_SPLIT, (experiment, variant))
+        if known.control is not None:
+            self._store.remove(m.EXPERIMENT_CONTROL, (experiment, known.control))
 
     def _experiment_completed(self, e: ExperimentCompleted, when: float, exemplar: Exemplar) -> None:
         store = self._store

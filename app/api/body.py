@@ -16,6 +16,10 @@ class BodyBudget:
         self.limit = limit
         self.held = 0
 
+    def has_room(self, size: int) -> bool:
+        """Whether ``size`` more bytes stay within the limit."""
+        return self.held + size <= self.limit
+
 
 class BodyRefused(ValueError):
     """The body cannot be read: ``status`` and ``reason`` say why (413/415)."""
@@ -52,7 +56,7 @@ async def read_body(
     size = 0
     try:
         async for chunk in chunks:
-            if budget.held + len(chunk) > budget.limit:
+            if not budget.has_room(len(chunk)):
                 raise BodyRefused(
                     503,
                     "overloaded",

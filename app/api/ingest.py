@@ -116,30 +116,30 @@ async def answer(
         )
     except BodyRefused as err:
         if err.status == 503:
-            exporter.store.inc(m.REQUESTS_SHED)
-        else:
-            exporter.ingestor.reject(err.reason)
+            return _shed(exporter, err.message)
+        exporter.ingestor.reject(err.reason)
         return err.status, Refusal(err.reason, err.message)
     if exporter.requests_applying >= settings.max_concurrent_requests:
-        exporter.store.inc(m.REQUESTS_SHED)
-        return 503, Refusal("overloaded", "too many requests at once (max_concurrent_requests); retry")
+        return _shed(exporter, "too many requests at once (max_concurrent_requests); retry")
     budget = exporter.body_budget
-    if budget.held + len(body) > budget.limit:
-        exporter.store.inc(m.REQUESTS_SHED)
-        return 503, Refusal(
-            "overloaded", "too many request bodies held at once (max_pending_body_bytes); retry"
-        )
+    if not budget.has_room(len(body)):
+        return _shed(exporter, "too many request bodies held at once (max_pending_body_bytes); retry")
     # Until applied, the body counts against both limits.
     exporter.requests_applying += 1
     budget.held += len(body)
     try:
         if not await exporter.turns.wait(settings.max_wait_seconds):
-            exporter.store.inc(m.REQUESTS_SHED)
-            return 503, Refusal("overloaded", "ingest has fallen behind (max_wait_seconds); retry")
+            return _shed(exporter, "ingest has fallen behind (max_wait_seconds); retry")
         return _apply(exporter, body, header("traceparent"))
     finally:
         exporter.requests_applying -= 1
         budget.held -= len(body)
+
+
+def _shed(exporter: Exporter, message: str) -> tuple[int, Content]:
+    """503 overloaded, counted as shed: the client retries after Retry-After."""
+    exporter.store.inc(m.REQUESTS_SHED)
+    return 503, Refusal("overloaded", message)
 
 
 def _apply(exporter: Exporter, body: bytes, traceparent: str | None) -> tuple[int, Content]:
