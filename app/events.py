@@ -77,6 +77,8 @@ Usd = Annotated[float, Meta(ge=0, le=MAX_USD)]
 Milliseconds = Annotated[float, Meta(ge=0, le=MAX_MILLISECONDS)]
 Seconds = Annotated[float, Meta(ge=0, le=MAX_SECONDS)]
 Ratio = Annotated[float, Meta(ge=0, le=1)]
+# Most variants an experiment may name (and so the most degrees of freedom of its split).
+MAX_VARIANTS = 64
 Score = Annotated[float, Meta(ge=0, le=100)]
 Magnitude = Annotated[float, Meta(ge=0, le=MAX_MAGNITUDE)]
 Real = Annotated[float, Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
@@ -298,10 +300,10 @@ class ExperimentStarted(Event, tag="experiment", kw_only=True, frozen=True):
     action: Literal["started"]
     experiment_id: ExperimentId
     variants: Annotated[
-        list[LabelValue], Meta(max_length=64), doc("Its variants.", ["control", "variant-b"])
+        list[LabelValue], Meta(max_length=MAX_VARIANTS), doc("Its variants.", ["control", "variant-b"])
     ] = msgspec.field(default_factory=list)
     traffic_split: Annotated[
-        Annotated[dict[LabelValue, Ratio], Meta(min_length=1, max_length=64)] | None,
+        Annotated[dict[LabelValue, Ratio], Meta(min_length=1, max_length=MAX_VARIANTS)] | None,
         doc(
             "The planned share of traffic of each variant (variant -> share); the shares sum to 1.",
             {"control": 0.5, "variant-b": 0.5},

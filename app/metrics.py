@@ -345,6 +345,42 @@ VARIANT_QUALITY = _summary(
     unit="score 0-100",
     category=OPTIMIZATION,
 )
+# Sums of squares beside the sums: with the count they are the sufficient statistics of each
+# variant's mean and variance, from which the rules compare variants (Welch standard errors).
+VARIANT_QUALITY_SQUARES = _counter(
+    "llmopt_experiment_variant_quality_score_squares_total",
+    "Sum of squared quality scores of the LLM calls served by each experiment variant.",
+    VARIANT_LABELS,
+    category=OPTIMIZATION,
+)
+VARIANT_COST_SQUARES = _counter(
+    "llmopt_experiment_variant_cost_usd_squares_total",
+    "Sum of squared costs (US dollars squared) of the LLM calls served by each experiment variant.",
+    VARIANT_LABELS,
+    category=OPTIMIZATION,
+)
+VARIANT_DURATION = _histogram(
+    "llmopt_experiment_variant_request_duration_seconds",
+    "End-to-end latency of the LLM calls served by each experiment variant.",
+    VARIANT_LABELS,
+    LATENCY_BUCKETS_SECONDS,
+    unit="seconds",
+    category=OPTIMIZATION,
+)
+VARIANT_DURATION_SQUARES = _counter(
+    "llmopt_experiment_variant_request_duration_seconds_squares_total",
+    "Sum of squared latencies (seconds squared) of the LLM calls served by each experiment variant.",
+    VARIANT_LABELS,
+    category=OPTIMIZATION,
+)
+EXPERIMENT_WINNER = _gauge(
+    "llmopt_experiment_winner_timestamp_seconds",
+    "When the optimizer completed an experiment naming this variant its winner (Unix time); kept "
+    "until the state expires, so the rules can check the winner against their own interval.",
+    VARIANT_LABELS,
+    unit="seconds",
+    category=OPTIMIZATION,
+)
 
 # --- Bandit (bandit, llm_request) --------------------------------------------------------------
 BANDIT_PULLS = _counter(

@@ -97,6 +97,8 @@ class Recorder:
         self._incidents: Tracked[str, str] = Tracked(limit, self._evict_incident)  # by severity
         self._models: Tracked[tuple[str, str], None] = Tracked(limit, self._evict_model)
         self._arms: Tracked[tuple[str, str, str], None] = Tracked(limit, self._evict_arm)
+        # (experiment, winner) of completed experiments, for as long as their gauge is kept.
+        self._winners: Tracked[tuple[str, str], None] = Tracked(limit, self._evict_winner)
         self._open_by_severity: Tally[str] = Tally()
         self._started_at = clock()
         # The time of the latest improvement seen (None before the first, and no gauge: a start
@@ -199,8 +201,13 @@ class Recorder:
             else:
                 store.touch(m.VARIANT_ERRORS, variant)
             store.inc(m.VARIANT_COST, variant, e.cost_usd)
+            store.inc(m.VARIANT_COST_SQUARES, variant, e.cost_usd * e.cost_usd)
+            latency = e.latency_ms / 1000.0
+            store.observe(m.VARIANT_DURATION, variant, latency)
+            store.inc(m.VARIANT_DURATION_SQUARES, variant, latency * latency)
             if e.quality is not None:
                 store.observe(m.VARIANT_QUALITY, variant, e.quality)
+                store.inc(m.VARIANT_QUALITY_SQUARES, variant, e.quality * e.quality)
         if e.arm_id is not None and e.parameter is not None and e.parameter_value is not None:
             self._set_arm_parameter((e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
 
@@ -320,6 +327,10 @@ class Recorder:
         store = self._store
         started_at = self._end_experiment(e.experiment_id)
         if e.winner is not None and e.improvement is not None:
+            # Receive time, as the gauge says when to check: a completion delivered late is checked.
+            winner, now = (e.experiment_id, e.winner), self._clock()
+            self._winners.put(winner, None, now)
+            store.set(m.EXPERIMENT_WINNER, winner, now)
             store.inc(m.EXPERIMENTS_COMPLETED, ("won",))
             store.observe(m.EXPERIMENT_IMPROVEMENT, (), e.improvement)
             self._improved(when)
@@ -331,6 +342,10 @@ class Recorder:
             duration = max(0.0, when - started_at)
         if duration is not None:
             store.observe(m.EXPERIMENT_DURATION, (), duration)
+
+    def _evict_winner(self, winner: tuple[str, str], _: None) -> None:
+        self._store.remove(m.EXPERIMENT_WINNER, winner)
+        self._store.inc(m.STATE_EVICTED, ("winner",))
 
     def _experiment_rolled_back(self, e: ExperimentRolledBack, when: float, exemplar: Exemplar) -> None:
         self._end_experiment(e.experiment_id)
@@ -492,6 +507,10 @@ class Recorder:
             store.remove(m.BANDIT_ARM_PARAMETER, arm)
             store.inc(m.STATE_EXPIRED, ("arm",))
             expired += 1
+        for winner, _ in self._winners.expire(horizon):
+            store.remove(m.EXPERIMENT_WINNER, winner)
+            store.inc(m.STATE_EXPIRED, ("winner",))
+            expired += 1
         for _, severity in self._incidents.expire(horizon):
             self._count_open_incident(severity, -1)
             store.inc(m.STATE_EXPIRED, ("incident",))
@@ -512,6 +531,8 @@ class Recorder:
     def delete_experiment(self, experiment: str) -> int:
         """Forget an experiment entirely, counters included (admin API); return series removed."""
         self._end_experiment(experiment)
+        for key in [key for key in self._winners.copy()[0] if key[0] == experiment]:
+            self._winners.pop(key)
         removed = self._store.remove_matching("experiment", experiment)
         self._store.inc(m.STATE_DELETED, ("experiment",))
         return removed
@@ -584,8 +605,11 @@ class Recorder:
         # The plans come back with the gauges that show them.
         splits: dict[str, list[str]] = {}
         controls: dict[str, str] = {}
-        for name, labels, _ in snapshot.gauges:
-            if name == m.EXPERIMENT_TRAFFIC_SPLIT.name:
+        winners: list[tuple[float, tuple[str, str]]] = []
+        for name, labels, value in snapshot.gauges:
+            if name == m.EXPERIMENT_WINNER.name:
+                winners.append((value, (labels[0], labels[1])))
+            elif name == m.EXPERIMENT_TRAFFIC_SPLIT.name:
                 splits.setdefault(labels[0], []).append(labels[1])
             elif name == m.EXPERIMENT_CONTROL.name:
                 controls[labels[0]] = labels[1]
@@ -605,6 +629,9 @@ class Recorder:
         ):
             self._count_open_incident(severity, +1)
             self._incidents.put(incident, severity, incidents_seen.get(incident, now))
+        # A winner is last seen when it was declared: its gauge holds that time.
+        for declared, winner in sorted(winners):
+            self._winners.put(winner, None, declared)
         for model, provider, seen in sorted(snapshot.models_seen, key=lambda entry: entry[-1]):
             self._models.put((model, provider), None, seen)
         for bandit, arm, parameter, seen in sorted(snapshot.arms_seen, key=lambda entry: entry[-1]):
@@ -616,7 +643,7 @@ class Recorder:
 
 
 # Kinds of state the recorder keeps, as the expiry and eviction self-metrics name them.
-STATE_KINDS = ("experiment", "model", "arm", "incident")
+STATE_KINDS = ("experiment", "winner", "model", "arm", "incident")
 
 
 def _entries(copied: tuple[list[K], list[tuple[float, V]]]) -> Iterator[tuple[K, float, V]]:

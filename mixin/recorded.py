@@ -119,6 +119,36 @@ ARM_REWARD_CI95_1D = Recorded("bandit_arm:llmopt_bandit_reward:ci95_1d")
 ROI_MULTIPLE30D = Recorded("llmopt:roi_multiple:ratio_increase30d")
 ROI_PAYBACK30D = Recorded("llmopt:roi_payback_period_seconds:ratio_rate30d")
 
+# --- Experiment checks (group llmopt.experiments) ---------------------------------------------------
+# Each variant of a running experiment: its calls, and per compared metric (label metric="quality",
+# "errors"...) its sample count, mean (a share for errors, slow calls and thumbs up) and variance.
+VARIANT_CALLS = Recorded("experiment_variant:llmopt_experiment_variant_requests:sum")
+# The calls each variant would have by the planned split (its share of the experiment's calls).
+VARIANT_EXPECTED_CALLS = Recorded("experiment_variant:llmopt_experiment_variant_requests:expected")
+VARIANT_METRIC_COUNT = Recorded("experiment_variant:llmopt_experiment_metric:count")
+VARIANT_METRIC_MEAN = Recorded("experiment_variant:llmopt_experiment_metric:mean")
+VARIANT_METRIC_VARIANCE = Recorded("experiment_variant:llmopt_experiment_metric:variance")
+VARIANT_LATENCY_P95 = Recorded("experiment_variant:llmopt_experiment_variant_request_duration_seconds:p95")
+# Each variant against control, per metric, once both have the minimum sample: the difference
+# (variant - control), its standard error, the samples behind it (variant + control), the half width
+# of its always-valid interval, the interval (bound="lower" and bound="upper") and the verdict
+# (1 better than control, -1 worse, 0 not known).
+EFFECT_DIFFERENCE = Recorded("experiment_variant:llmopt_experiment_effect:difference")
+EFFECT_STDERR = Recorded("experiment_variant:llmopt_experiment_effect:stderr")
+EFFECT_SAMPLES = Recorded("experiment_variant:llmopt_experiment_effect:samples")
+EFFECT_HALF_WIDTH = Recorded("experiment_variant:llmopt_experiment_effect:cs_half_width")
+EFFECT_INTERVAL = Recorded("experiment_variant:llmopt_experiment_effect:cs")
+EFFECT_VERDICT = Recorded("experiment_variant:llmopt_experiment_effect:verdict")
+# 1 where a guardrail metric's verdict is worse; the decide signal per variant.
+GUARDRAIL = Recorded("experiment_variant:llmopt_experiment_guardrail:bool")
+DECISION = Recorded("experiment_variant:llmopt_experiment_decision:bool")
+# Sample ratio mismatch per experiment: the chi-squared statistic of calls against the planned split
+# (once every variant has the minimum), its degrees of freedom, the critical value, and 1 on mismatch.
+SRM_CHI_SQUARED = Recorded("experiment:llmopt_experiment_srm:chi_squared")
+SRM_DEGREES_OF_FREEDOM = Recorded("experiment:llmopt_experiment_srm:degrees_of_freedom")
+SRM_CRITICAL_VALUE = Recorded("experiment:llmopt_experiment_srm:critical_value")
+SRM = Recorded("experiment:llmopt_experiment_srm:bool")
+
 # --- Incidents (group llmopt.incidents) -----------------------------------------------------------
 INCIDENTS30D = Recorded("llmopt:incidents:increase30d")
 INCIDENTS_RESOLVED30D = Recorded("llmopt:incidents_resolved:increase30d")

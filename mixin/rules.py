@@ -163,6 +163,39 @@ class Alerts(_Section):
     series_overflow: Held
 
 
+ExperimentMetric = Literal["quality", "cost", "latency", "errors", "slow_calls", "thumbs_up"]
+
+
+class SampleRatioMismatch(_Section):
+    p_value_below: Ratio
+    min_calls_per_variant: Annotated[int, Field(ge=1)]
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class Guardrail(_Section):
+    metrics: tuple[ExperimentMetric, ...] = Field(min_length=1)
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class UnsupportedWinner(_Section):
+    within: Duration
+    severity: Severity
+
+
+class ExperimentChecks(_Section):
+    """How the rules judge the optimizer's experiments (see :mod:`mixin.experiments`)."""
+
+    confidence: Ratio
+    tuning: Positive
+    min_samples_per_variant: Annotated[int, Field(ge=2)]
+    primary_metric: ExperimentMetric
+    sample_ratio_mismatch: SampleRatioMismatch
+    guardrail: Guardrail
+    unsupported_winner: UnsupportedWinner
+
+
 class RulesConfig(_Section):
     """Everything ``alerts/config.yml`` may say; unknown keys are errors."""
 
@@ -172,6 +205,7 @@ class RulesConfig(_Section):
     cost_trend_stable_within: Ratio
     slos: Slos
     alerts: Alerts
+    experiments: ExperimentChecks
 
 
 class ConfigError(ValueError):
@@ -1262,6 +1296,9 @@ def render_rule_file(title: str, groups: Sequence[Group], runbook_url_base: str)
 
 def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]:
     """File name -> (title, groups) of every rule file."""
+    # The experiment checks are built from this module's parts, so they are imported here.
+    from mixin import experiments
+
     q = Promql(config.replica_labels)
     return {
         RECORDING_FILE: (
@@ -1273,6 +1310,7 @@ def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]
                 _feedback_group(q),
                 _optimization_group(q),
                 _incidents_group(q),
+                experiments.recording_group(q, config),
             ),
         ),
         SLO_FILE: (
@@ -1285,6 +1323,7 @@ def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]
                 Group("llmopt.alerts", _optimizer_alerts(config)),
                 Group("llmopt.health", _health_alerts(config)),
                 Group("llmopt.slo.alerts", _slo_alerts(config)),
+                Group("llmopt.experiments.alerts", experiments.alerts(q, config)),
             ),
         ),
     }
@@ -1349,4 +1388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as mixin.rules, the module mixin.experiments builds on, not as a second copy of it.
+    from mixin.rules import main as _main
+
+    sys.exit(_main())

@@ -57,6 +57,7 @@ GAUGES: Mapping[MetricSpec, GaugeReading] = {
     m.EXPERIMENT_LEADER: _state("experiment events"),
     m.EXPERIMENT_TRAFFIC_SPLIT: _state("experiment events"),
     m.EXPERIMENT_CONTROL: _state("experiment events"),
+    m.EXPERIMENT_WINNER: _state("experiment events"),
     m.EXPERIMENT_SAMPLES: _state("experiment events"),
     m.EXPERIMENT_STARTED_AT: _state("experiment events"),
     m.BUDGET_LIMIT: _state("budget limit and violation events"),

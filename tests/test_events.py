@@ -76,6 +76,10 @@ EXPECTED: dict[str, dict[SampleKey, float]] = {
         key("llmopt_experiment_variant_errors_total", **VARIANT): 0,
         key("llmopt_experiment_variant_cost_usd_total", **VARIANT): 0.00039,
         **summary("llmopt_experiment_variant_quality_score", VARIANT, 86.5),
+        key("llmopt_experiment_variant_quality_score_squares_total", **VARIANT): 86.5**2,
+        key("llmopt_experiment_variant_cost_usd_squares_total", **VARIANT): 0.00039**2,
+        **histogram(m.VARIANT_DURATION, VARIANT, 0.8425),
+        key("llmopt_experiment_variant_request_duration_seconds_squares_total", **VARIANT): 0.8425**2,
         key(
             "llmopt_bandit_arm_parameter_value", bandit="temperature", arm="t0.7", parameter="temperature"
         ): 0.7,
@@ -110,6 +114,10 @@ EXPECTED: dict[str, dict[SampleKey, float]] = {
         **summary("llmopt_experiment_sample_size", {}, 10000),
         **summary("llmopt_experiment_duration_seconds", {}, 86400),
         key("llmopt_optimization_last_improvement_timestamp_seconds"): ts("2026-11-27T09:00:00Z"),
+        # When the winner was received, for the rules that check it.
+        key(
+            "llmopt_experiment_winner_timestamp_seconds", experiment="summary-style-v2", variant="concise"
+        ): CLOCK,
     },
     "bandit": {
         key("llmopt_bandit_pulls_total", bandit="temperature", arm="t0.7", decision="exploit"): 1,
