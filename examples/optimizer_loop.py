@@ -36,12 +36,15 @@ from llmopt_client import (
     Client,
     ExperimentCompleted,
     ExperimentProgress,
+    ExperimentRolledBack,
     ExperimentStarted,
     Feedback,
     HaltGuard,
     OptimizerTracer,
     ParameterUpdate,
+    PrometheusUnavailable,
     StructuredLogger,
+    experiment_decision,
     get_logger,
 )
 
@@ -130,13 +133,22 @@ def run(
     logger: StructuredLogger,
     guard: HaltGuard | None = None,
     tracer_provider: TracerProvider | None = None,
+    prometheus_url: str | None = None,
 ) -> None:
     tracer = OptimizerTracer(SERVICE, tracer_provider=tracer_provider)
     client.emit(BudgetLimit(period="day", limit_usd=50))
     # With too little error budget left, serve the control prompt and start nothing new.
     is_experimenting = not is_halted(guard, logger, "starting the experiment")
     if is_experimenting:
-        client.emit(ExperimentStarted(experiment_id=EXPERIMENT, variants=VARIANTS))
+        # Variants take turns: the planned split is even, and the first variant is control.
+        client.emit(
+            ExperimentStarted(
+                experiment_id=EXPERIMENT,
+                variants=VARIANTS,
+                traffic_split={variant: 1 / len(VARIANTS) for variant in VARIANTS},
+                control_variant=VARIANTS[0],
+            )
+        )
     rewards = {arm: Mean() for arm in ARMS}
     qualities = {variant: Mean() for variant in VARIANTS}
     chosen: str | None = None
@@ -224,6 +236,21 @@ def run(
         return
     control, challenger = (qualities[variant].value for variant in VARIANTS)
     is_won = challenger > control > 0
+    if prometheus_url is not None:
+        # Ask the rules before declaring a winner: their intervals stay valid however often anyone
+        # looks, and they watch the guardrails and the split.
+        try:
+            verdict = experiment_decision(EXPERIMENT, prometheus_url)
+        except PrometheusUnavailable as err:
+            logger.warn("No verdict on the experiment: keeping control", error=str(err))
+            is_won = False
+        else:
+            if verdict.should_stop:
+                logger.warn("Rolling the experiment back", reason=verdict.reason)
+                client.emit(ExperimentRolledBack(experiment_id=EXPERIMENT, reason=verdict.reason))
+                return
+            is_won = is_won and verdict.decided.get(VARIANTS[1], False)
+            print(f"experiment {EXPERIMENT}: {verdict.reason}", flush=True)
     client.emit(
         ExperimentCompleted(
             experiment_id=EXPERIMENT,
@@ -287,7 +314,8 @@ def main() -> int:
     parser.add_argument(
         "--prometheus",
         default=None,
-        help="Prometheus with the llmopt rules: halt when the error budget is low",
+        help="Prometheus with the llmopt rules: halt when the error budget is low, and declare a "
+        "winner only when the rules' decide signal supports it",
     )
     parser.add_argument(
         "--otlp",
@@ -311,7 +339,16 @@ def main() -> int:
     with Client(args.url, flush_interval=1.0, headers=headers) as client:
         logger = get_logger(SERVICE, "demo", client=client, component="optimizer")
         guard = HaltGuard(args.prometheus, cache_seconds=5) if args.prometheus else None
-        run(client, args.iterations, args.pause, random.Random(args.seed), logger, guard, provider)
+        run(
+            client,
+            args.iterations,
+            args.pause,
+            random.Random(args.seed),
+            logger,
+            guard,
+            provider,
+            args.prometheus,
+        )
     if provider is not None:
         provider.shutdown()  # sends the spans still waiting
     stats = client.stats

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+from llmopt_client import experiment_decision
 from scipy import stats
 
 from app.events import MAX_VARIANTS
@@ -40,6 +41,7 @@ CHECKS = CONFIG.experiments
 SLOW_ABOVE = CONFIG.slos.latency.threshold_seconds
 METRICS = ("quality", "cost", "latency", "errors", "slow_calls", "thumbs_up")
 RELATIVE = 1e-6
+COPY = f"{truth.EXPERIMENT}-kept"
 T = TypeVar("T")
 
 SAMPLES = truth.simulate()
@@ -308,6 +310,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         )
         chain = Live(f"http://{exporter}", f"http://{prometheus}")
         chain.post([truth.start_event(), *(e for samples in SAMPLES.values() for e in samples.events)])
+        # The same experiment under another id, for the client's reading (never completed).
+        chain.post(
+            [
+                {**event, "experiment_id": COPY}
+                for event in (
+                    truth.start_event(),
+                    *(e for samples in SAMPLES.values() for e in samples.events),
+                )
+            ]
+        )
         # A 50/50 plan with 60/40 traffic, and one with 50/50 traffic.
         chain.post([_start("srm-60-40", {"a": 0.5, "b": 0.5}), *_calls("srm-60-40", "a", 600)])
         chain.post(_calls("srm-60-40", "b", 400))
@@ -318,6 +330,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             [_start("guarded", {"control": 0.5, "worse": 0.5}), *_calls("guarded", "control", 5000, 1000)]
         )
         chain.post(_calls("guarded", "worse", 5000, 1200))
+        # The same, for the client's reading (never completed).
+        chain.post([_start("kept", {"control": 0.5, "worse": 0.5}), *_calls("kept", "control", 5000, 1000)])
+        chain.post(_calls("kept", "worse", 5000, 1200))
         yield chain
 
 
@@ -351,8 +366,9 @@ def test_a_variant_20_percent_worse_on_errors_trips_the_guardrail_and_its_win_is
     live: Live,
 ) -> None:
     firing = _wait(lambda: live.firing("LLMOptExperimentGuardrail") or None, "the guardrail alert")
-    assert [(labels["experiment"], labels["variant"], labels["metric"]) for labels in firing] == [
-        ("guarded", "worse", "errors")
+    assert sorted((labels["experiment"], labels["variant"], labels["metric"]) for labels in firing) == [
+        ("guarded", "worse", "errors"),
+        ("kept", "worse", "errors"),
     ]
     assert not live.firing("LLMOptExperimentUnsupportedWinner")
     # The truth check's verdicts are recorded before it completes.
@@ -385,3 +401,25 @@ def test_a_variant_20_percent_worse_on_errors_trips_the_guardrail_and_its_win_is
         lambda: live.firing("LLMOptExperimentUnsupportedWinner") or None, "the unsupported-winner alert"
     )
     assert [(labels["experiment"], labels["variant"]) for labels in unsupported] == [("guarded", "worse")]
+
+
+def test_the_client_reads_the_rules_verdict_on_an_experiment(live: Live) -> None:
+    def guarded() -> Any:
+        decision = experiment_decision("kept", live.prometheus)
+        return decision if decision.guardrails else None
+
+    decision = _wait(guarded, "the guardrail of the kept experiment")
+    assert decision.guardrails == (("worse", "errors"),)
+    assert decision.should_stop and not decision.can_decide
+    assert decision.reason == "guardrail breached: worse on errors"
+    _wait(lambda: live.query(rec.SRM.select('experiment="srm-60-40"')) or None, "the SRM test")
+    assert experiment_decision("srm-60-40", live.prometheus).sample_ratio_mismatch is True
+    even = experiment_decision("srm-50-50", live.prometheus)
+    assert even.sample_ratio_mismatch is False and not even.should_stop
+    _wait(lambda: live.query(rec.DECISION.select(f'experiment="{COPY}"')) or None, "the decision")
+    checked = experiment_decision(COPY, live.prometheus)
+    assert dict(checked.decided) == {"better": True, "same": False}
+    assert checked.can_decide and checked.sample_ratio_mismatch is False
+    assert checked.reason == "decided for better"
+    unknown = experiment_decision("never-started", live.prometheus)
+    assert unknown.decided == {} and unknown.sample_ratio_mismatch is None and not unknown.can_decide

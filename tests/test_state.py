@@ -501,3 +501,34 @@ def test_known_ids_are_those_remembered_and_not_expired() -> None:
     assert [event_id for event_id, _ in window.export()] == ["c", "a", "d"]
     now[0] = 15.5
     assert window.known(["a", "c", "d"]) == set()
+
+
+def test_a_declared_winner_survives_a_restart_then_expires_as_state(tmp_path: Path) -> None:
+    """The winner gauge the unsupported-winner alert reads is state: restored from the snapshot with
+    when it was declared, and gone (counted) once that is older than the state TTL."""
+    now = [CLOCK]
+    winner = key("llmopt_experiment_winner_timestamp_seconds", experiment="won", variant="b")
+    completed = {
+        "type": "experiment",
+        "action": "completed",
+        "experiment_id": "won",
+        "winner": "b",
+        "improvement": 0.1,
+        "sample_size": 1000,
+    }
+    settings = Settings(state_ttl_seconds=3600, snapshot_file=tmp_path / "state.json")
+    with TestClient(create_app(settings, clock=lambda: now[0])) as client:
+        assert Exporter(client).post(completed).status_code == 200
+        assert Exporter(client).scrape()[winner] == CLOCK
+    now[0] += 1800
+    app = create_app(settings, clock=lambda: now[0])
+    with TestClient(app) as client:
+        exporter = Exporter(client)
+        assert exporter.scrape()[winner] == CLOCK
+        recorder = app.state.exporter.recorder
+        assert recorder.expire(3600) == 0
+        now[0] += 1801
+        assert recorder.expire(3600) == 1
+        after = exporter.scrape()
+        assert winner not in after
+        assert after[key("llmopt_exporter_state_expired_total", kind="winner")] == 1

@@ -9,13 +9,15 @@
         client.emit(BanditReward(arm_id="t0.7", reward=0.8))
 
 Also: a structured logger whose errors and critical entries reach the exporter (``get_logger``),
-spans of the request flow (``OptimizerTracer``) and the error budget halt guard
-(``should_halt_optimization``, ``HaltGuard``).
+spans of the request flow (``OptimizerTracer``), the error budget halt guard
+(``should_halt_optimization``, ``HaltGuard``) and the rules' verdict on an experiment
+(``experiment_decision``).
 
 Standard library only; OpenTelemetry's current span is used when OpenTelemetry is installed.
 """
 
 from llmopt_client.client import DEFAULT_URL, Client, ClientStats
+from llmopt_client.decision import ExperimentDecision, experiment_decision
 from llmopt_client.events import (
     ALL_EVENTS,
     BanditConverged,
@@ -40,7 +42,7 @@ from llmopt_client.events import (
     ModelSwitch,
     ParameterUpdate,
 )
-from llmopt_client.halt import HaltDecision, HaltGuard, should_halt_optimization
+from llmopt_client.halt import HaltDecision, HaltGuard, PrometheusUnavailable, should_halt_optimization
 from llmopt_client.instrument import CallLabels, LlmCall, Outcome, current_call
 from llmopt_client.logs import ExporterHandler, JsonFormatter, StructuredLogger, get_logger
 from llmopt_client.replicas import (
@@ -74,6 +76,7 @@ __all__ = [
     "Deployment",
     "Event",
     "ExperimentCompleted",
+    "ExperimentDecision",
     "ExperimentProgress",
     "ExperimentRolledBack",
     "ExperimentStarted",
@@ -92,6 +95,7 @@ __all__ = [
     "OptimizerTracer",
     "Outcome",
     "ParameterUpdate",
+    "PrometheusUnavailable",
     "ReplicaClient",
     "Span",
     "StructuredLogger",
@@ -99,6 +103,7 @@ __all__ = [
     "__version__",
     "current_call",
     "current_trace",
+    "experiment_decision",
     "get_logger",
     "replica_order",
     "replica_urls",
