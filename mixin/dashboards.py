@@ -1,6 +1,6 @@
 """Renders the Grafana dashboards of ``grafana/dashboards/`` from code.
 
-Five dashboards come out, linked to each other and tagged ``llm-optimizer``:
+Six dashboards come out, linked to each other and tagged ``llm-optimizer``:
 
 ``llmopt-system-health``
     the System Health view: request rate, success rate and latency with their change,
@@ -9,6 +9,10 @@ Five dashboards come out, linked to each other and tagged ``llm-optimizer``:
     the Optimization Performance view: running A/B tests (progress, leader, lead,
     confidence against the 95 % needed), variants compared, the bandit's arm shares and rewards,
     the 7-day cost trend, savings against the baseline, parameter tuning;
+``llmopt-experiments``
+    per running experiment: planned against observed split with the sample ratio test, each
+    variant's effect on each compared metric with its always-valid interval, guardrails, the
+    decide signal;
 ``llmopt-slos``
     per SLO: the SLI, the error budget left, burn rates over the alerting windows, the halt signal;
 ``llmopt-models``
@@ -46,8 +50,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypedDict, Union, Unpack
 
 from app import metrics as m
+from mixin import experiments, rules
 from mixin import recorded as rec
-from mixin import rules
 from mixin.rules import RulesConfig
 
 DASHBOARDS_DIR = "grafana/dashboards"
@@ -854,6 +858,157 @@ def optimization(config: RulesConfig) -> Board:
     )
 
 
+def experiment_checks(config: RulesConfig) -> Board:
+    checks = config.experiments
+    level = rules.percent(checks.confidence)
+    running = 'experiment="$running"'
+    primary = checks.primary_metric
+    metric_names = ", ".join(metric.name for metric in experiments.compared(rules.Promql(()), config))
+    split = (
+        stat(
+            "Sample ratio",
+            "Whether the calls each variant served follow the planned traffic_split: a chi-squared test "
+            f"at p < {rules.num(checks.sample_ratio_mismatch.p_value_below)}, once every variant has "
+            f"{checks.sample_ratio_mismatch.min_calls_per_variant} calls. A mismatch means the "
+            "assignment is broken and nothing of the experiment can be trusted.",
+            "none",
+            q(rec.SRM.select(running), "sample ratio"),
+            defaults={"mappings": value_text(("0", "as planned", GREEN), ("1", "MISMATCH", RED))},
+            options={"graphMode": "none"},
+        ),
+        stat(
+            "Chi-squared and critical value",
+            "The chi-squared statistic of the calls per variant against the plan, and the value above "
+            "which it is a mismatch for the experiment's degrees of freedom.",
+            "none",
+            q(rec.SRM_CHI_SQUARED.select(running), "chi-squared"),
+            q(rec.SRM_CRITICAL_VALUE.select(running), "critical"),
+            defaults={"decimals": 2},
+            options={"graphMode": "none"},
+        ),
+        timeseries(
+            "Planned and observed calls",
+            "Calls each variant served (over all replicas), and the calls its planned share of the "
+            "experiment's calls would be.",
+            "short",
+            q(rec.VARIANT_CALLS.select(running), "{{variant}} observed"),
+            q(rec.VARIANT_EXPECTED_CALLS.select(running), "{{variant}} planned"),
+            width=16,
+        ),
+    )
+    columns = {
+        "variant": "Variant",
+        "metric": "Metric",
+        "Value #A": "Difference",
+        "Value #B": "Lower",
+        "Value #C": "Upper",
+        "Value #D": "Verdict",
+        "Value #E": "Samples",
+    }
+    effects = (
+        table_panel(
+            "Effects against control",
+            f"Each variant against control on {metric_names}: the difference (variant minus control), "
+            f"its always-valid {level} interval, and the verdict (better, worse, or not known while the "
+            f"interval contains zero). Shown once both have {checks.min_samples_per_variant} samples.",
+            "none",
+            # One row per variant and metric: the merge joins on the labels left without bound
+            # (and without the series names, which an aggregation drops).
+            *(
+                table(f"max without (bound) ({series.select(running)})")
+                for series in (
+                    rec.EFFECT_DIFFERENCE,
+                    rec.EFFECT_INTERVAL.where(bound="lower"),
+                    rec.EFFECT_INTERVAL.where(bound="upper"),
+                    rec.EFFECT_VERDICT,
+                    rec.EFFECT_SAMPLES,
+                )
+            ),
+            width=14,
+            options={"showHeader": True, "cellHeight": "sm"},
+            defaults={"decimals": 4, "custom": {"align": "auto", "cellOptions": {"type": "auto"}}},
+            transformations=(
+                {"id": "merge", "options": {}},
+                {
+                    "id": "organize",
+                    "options": {
+                        "excludeByName": {"Time": True, "experiment": True},
+                        "indexByName": {name: index for index, name in enumerate(columns)},
+                        "renameByName": dict(columns),
+                    },
+                },
+            ),
+            overrides=(
+                override(
+                    "Verdict",
+                    custom__cellOptions={"type": "color-background", "mode": "basic"},
+                    mappings=value_text(
+                        ("-1", "worse", RED), ("0", "not known", BLUE), ("1", "better", GREEN)
+                    ),
+                ),
+                override("Samples", unit="short", decimals=0),
+            ),
+        ),
+        timeseries(
+            f"Always-valid interval: {primary}",
+            f"The difference in {primary} (the primary metric) from control, with its always-valid {level} "
+            "interval. The experiment can be decided for a variant once the band leaves zero.",
+            "none",
+            q(rec.EFFECT_DIFFERENCE.where(metric=primary).select(running), "{{variant}}"),
+            q(rec.EFFECT_INTERVAL.where(bound="lower", metric=primary).select(running), "{{variant}} lower"),
+            q(rec.EFFECT_INTERVAL.where(bound="upper", metric=primary).select(running), "{{variant}} upper"),
+            width=10,
+        ),
+    )
+    verdicts = (
+        stat(
+            "Decide signal",
+            f"Per variant: 1 when the always-valid interval of {primary} excludes zero and no guardrail is "
+            "breached. The Python client's experiment_decision() reads it.",
+            "none",
+            q(rec.DECISION.select(running), "{{variant}}"),
+            width=8,
+            defaults={"mappings": value_text(("0", "keep running", BLUE), ("1", "DECIDE", GREEN))},
+            options={"graphMode": "none"},
+        ),
+        stat(
+            "Guardrails",
+            f"Per variant and guardrail metric ({', '.join(checks.guardrail.metrics)}): breached when the "
+            "variant is worse than control beyond its interval.",
+            "none",
+            q(rec.GUARDRAIL.select(running), "{{variant}} {{metric}}"),
+            width=8,
+            defaults={"mappings": value_text(("0", "ok", GREEN), ("1", "BREACHED", RED))},
+            options={"graphMode": "none"},
+        ),
+        timeseries(
+            "p95 latency per variant",
+            "95th percentile latency of each variant's calls since they were first counted.",
+            "s",
+            q(rec.VARIANT_LATENCY_P95.select(running), "{{variant}}"),
+            width=8,
+        ),
+    )
+    return Board(
+        "llmopt-experiments",
+        "LLM Optimizer / Experiment Checks",
+        "Can the running experiment be trusted and decided? Planned against observed split (sample "
+        "ratio mismatch), each variant's effect with its always-valid interval, guardrails, and the "
+        "decide signal.",
+        (split, effects, verdicts),
+        variables=(
+            Variable(
+                "running",
+                "Experiment",
+                m.EXPERIMENT_CONTROL.name,
+                "experiment",
+                is_multi=False,
+                description="Running experiments with a control variant: the ones the rules check.",
+            ),
+        ),
+    )
+
+
 def slos(config: RulesConfig) -> Board:
     s, alerts, sli = config.slos, config.alerts, rules.slis(config)
     low = alerts.error_budget_low.remaining_below
@@ -1436,7 +1591,14 @@ def business(config: RulesConfig) -> Board:
 
 
 def boards(config: RulesConfig) -> tuple[Board, ...]:
-    return (system_health(config), optimization(config), slos(config), models(config), business(config))
+    return (
+        system_health(config),
+        optimization(config),
+        experiment_checks(config),
+        slos(config),
+        models(config),
+        business(config),
+    )
 
 
 # --- Rendering -----------------------------------------------------------------------------------

@@ -343,7 +343,8 @@ def _sample_ratio(q: Promql, config: RulesConfig) -> list[Recording]:
 
 
 def recording_group(q: Promql, config: RulesConfig) -> Group:
-    p95 = q.aggregate(m.VARIANT_DURATION, f"{m.VARIANT_DURATION.name}_bucket", keep=VARIANT, suffix="_bucket")
+    buckets = f"{m.VARIANT_DURATION.name}_bucket"
+    p95 = q.aggregate(m.VARIANT_DURATION, buckets, keep=(*VARIANT, "le"), suffix="_bucket")
     return Group(
         "llmopt.experiments",
         (
@@ -367,9 +368,10 @@ def alerts(q: Promql, config: RulesConfig) -> tuple[Alert, ...]:
     declared = q.aggregate(m.EXPERIMENT_WINNER, m.EXPERIMENT_WINNER.name, keep=VARIANT, op="max")
     primary = rec.EFFECT_VERDICT.where(metric=checks.primary_metric).selector
     last_primary = f"last_over_time({primary}[{within}])"
-    was_control = q.aggregate(
-        m.EXPERIMENT_CONTROL, f"last_over_time({m.EXPERIMENT_CONTROL.name}[{within}])", keep=VARIANT, op="max"
-    )
+    control_lately = f"last_over_time({m.EXPERIMENT_CONTROL.name}[{within}])"
+    was_control = q.aggregate(m.EXPERIMENT_CONTROL, control_lately, keep=VARIANT, op="max")
+    # Only experiments the rules could judge: with a control (so with verdicts) while they ran.
+    was_judged = q.aggregate(m.EXPERIMENT_CONTROL, control_lately, keep=("experiment",), op="max")
     level = percent(checks.confidence)
     return (
         Alert(
@@ -396,6 +398,7 @@ def alerts(q: Promql, config: RulesConfig) -> tuple[Alert, ...]:
             "LLMOptExperimentUnsupportedWinner",
             block(
                 block(f"time() - {declared}", f"< {seconds(within)}"),
+                f"and ignoring (variant)\n{was_judged}",
                 f"unless ignoring (metric)\n{last_primary} == 1",
             )
             + "\nunless\n"
@@ -409,7 +412,8 @@ def alerts(q: Promql, config: RulesConfig) -> tuple[Alert, ...]:
             f"winner {{{{ $labels.variant }}}}, but the always-valid {level} interval of "
             f"{checks.primary_metric} does not show it better than control"
             " (or, with control as winner, shows another variant better).",
-            comment=f"For {within} after the optimizer names a winner: a variant whose last verdict on "
-            f"{checks.primary_metric} was not 'better', or control while some variant's was.",
+            comment=f"For {within} after the optimizer names a winner of an experiment with a control: "
+            f"a variant whose last verdict on {checks.primary_metric} was not 'better', or control while "
+            "some variant's was.",
         ),
     )

@@ -36,6 +36,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 UIDS = {
     "llmopt-system-health",
     "llmopt-optimization",
+    "llmopt-experiments",
     "llmopt-slos",
     "llmopt-models",
     "llmopt-business",
@@ -52,6 +53,7 @@ VARIABLES = {
     "__range": "1h",
     "model": "gpt-4o-mini",
     "experiment": "prompt-optimization-v5",
+    "running": simulate.RUNNING_EXPERIMENT,
     "bandit": "temperature",
 }
 # Queries that legitimately return nothing with minutes of history; they must still parse.

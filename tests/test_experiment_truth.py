@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pytest
 import yaml
 from llmopt_client import experiment_decision
 from scipy import stats
 
+from app import metrics as m
 from app.events import MAX_VARIANTS
 from mixin import experiments, rules
 from mixin import recorded as rec
@@ -423,3 +425,14 @@ def test_the_client_reads_the_rules_verdict_on_an_experiment(live: Live) -> None
     assert checked.reason == "decided for better"
     unknown = experiment_decision("never-started", live.prometheus)
     assert unknown.decided == {} and unknown.sample_ratio_mismatch is None and not unknown.can_decide
+
+
+def test_live_p95_latency_per_variant_lies_in_the_bucket_of_the_true_p95(live: Live) -> None:
+    bounds = (0.0, *m.VARIANT_DURATION.buckets)
+    for variant, samples in SAMPLES.items():
+        selector = rec.VARIANT_LATENCY_P95.select(f'experiment="{truth.EXPERIMENT}"', f'variant="{variant}"')
+        ((_, recorded),) = _wait(lambda selector=selector: live.query(selector) or None, selector)
+        true = float(np.quantile(samples.latency, 0.95))
+        upper = next(bound for bound in bounds if bound >= true)
+        lower = bounds[bounds.index(upper) - 1]
+        assert lower <= recorded <= upper, (variant, true, recorded)

@@ -54,6 +54,9 @@ class Simulation:
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
+        # Calls are assigned to the running experiment from a stream of their own, so the rest of
+        # the story is the same with or without it.
+        self.assignment = random.Random(f"{self.seed}-assignment")
 
     def _id(self) -> str:
         return str(uuid.UUID(int=self.random.getrandbits(128), version=4))
@@ -78,6 +81,9 @@ class Simulation:
                 "action": "started",
                 "experiment_id": RUNNING_EXPERIMENT,
                 "variants": ["control", "concise"],
+                # Planned, so the rules check it: the split and the variant compared with.
+                "traffic_split": {"control": 0.5, "concise": 0.5},
+                "control_variant": "control",
             },
             {"type": "business", "baseline_quality": 78},
         ]
@@ -124,7 +130,11 @@ class Simulation:
         cost = input_tokens / 1000 * price_in + output_tokens / 1000 * price_out
         baseline = input_tokens / 1000 * BASELINE[2] + output_tokens / 1000 * BASELINE[3]
         quality = min(100.0, max(0.0, self.random.gauss(84 if model != "gpt-4o-mini" else 81, 6)))
-        variant = "variant-b" if self.random.random() < 0.5 else "control"
+        experiment, variant = WINNING_EXPERIMENT, "variant-b" if self.random.random() < 0.5 else "control"
+        # A third of the calls serve the running experiment, whose concise variant is a little better.
+        if self.assignment.random() < 1 / 3:
+            experiment, variant = RUNNING_EXPERIMENT, self.assignment.choice(("control", "concise"))
+            quality = min(100.0, quality + (2.0 if variant == "concise" else 0.0))
         arm, temperature, _ = self.random.choice(ARMS)
         event.update(
             input_tokens=input_tokens,
@@ -137,7 +147,7 @@ class Simulation:
             relevance=round(min(100.0, quality + self.random.uniform(-5, 5)), 1),
             coherence=round(min(100.0, quality + self.random.uniform(-3, 3)), 1),
             completeness=round(min(100.0, quality + self.random.uniform(-8, 4)), 1),
-            experiment_id=WINNING_EXPERIMENT,
+            experiment_id=experiment,
             variant_id=variant,
             bandit_id="temperature",
             arm_id=arm,
