@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import subprocess
 import time
 import urllib.parse
@@ -44,6 +45,7 @@ SLOW_ABOVE = CONFIG.slos.latency.threshold_seconds
 METRICS = ("quality", "cost", "latency", "errors", "slow_calls", "thumbs_up")
 RELATIVE = 1e-6
 COPY = f"{truth.EXPERIMENT}-kept"
+GROWING = 'experiment="growing"'
 T = TypeVar("T")
 
 SAMPLES = truth.simulate()
@@ -436,3 +438,67 @@ def test_live_p95_latency_per_variant_lies_in_the_bucket_of_the_true_p95(live: L
         upper = next(bound for bound in bounds if bound >= true)
         lower = bounds[bounds.index(upper) - 1]
         assert lower <= recorded <= upper, (variant, true, recorded)
+
+
+def test_the_decide_signal_turns_1_when_the_interval_first_excludes_zero(tmp_path: Path) -> None:
+    """A variant one point better than control (sample variance 64 in both), samples growing by 200
+    per variant a minute: the decide signal is 0 at every minute the interval (by the formula,
+    written out here) still contains zero, and 1 from the first minute it excludes it."""
+    steps, per_step, variance = 20, 200, 64.0
+    means = {"control": 80.0, "better": 81.0}
+    alpha = 1 - CHECKS.confidence
+    rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / CHECKS.tuning
+
+    def lower_bound(n: int) -> float:
+        stderr, total = math.sqrt(2 * variance / n), 2 * n
+        half = stderr * math.sqrt(
+            2 * (total * rho2 + 1) * math.log(math.sqrt(total * rho2 + 1) / alpha) / (total * rho2)
+        )
+        return means["better"] - means["control"] - half
+
+    lowers = [lower_bound(per_step * (k + 1)) for k in range(steps)]
+    first = next(k for k, lower in enumerate(lowers) if lower > 0)
+    assert 0 < first < steps - 1, "the scenario must cross within its minutes"
+    labels = 'experiment="growing", job="llmopt-exporter", instance="a:9477"'
+    series = [
+        {"series": f'llmopt_experiment_control_info{{{labels}, variant="control"}}', "values": f"1x{steps}"}
+    ]
+    for variant, mean in means.items():
+        # n samples with this mean and sample variance: sum n mean, squares (n - 1) variance + n mean^2.
+        per = f'{labels}, variant="{variant}"'
+        step_squares = per_step * (variance + mean**2)
+        series += [
+            {
+                "series": f"llmopt_experiment_variant_quality_score_count{{{per}}}",
+                "values": f"{per_step}+{per_step}x{steps}",
+            },
+            {
+                "series": f"llmopt_experiment_variant_quality_score_sum{{{per}}}",
+                "values": f"{per_step * mean!r}+{per_step * mean!r}x{steps}",
+            },
+            {
+                "series": f"llmopt_experiment_variant_quality_score_squares_total{{{per}}}",
+                "values": f"{step_squares - variance!r}+{step_squares!r}x{steps}",
+            },
+        ]
+    decision = f"sum({rec.DECISION.select(GROWING)})"
+    checks = [
+        {"expr": decision, "eval_time": f"{k}m", "exp_samples": [{"labels": "{}", "value": int(k >= first)}]}
+        for k in range(steps)
+    ]
+    test = {
+        "rule_files": [rules.RECORDING_FILE],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}],
+    }
+    for name, text in rules.render(CONFIG).items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "growing.test.yml").write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
+    result = subprocess.run(
+        [PROMTOOL, "test", "rules", "growing.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
