@@ -214,10 +214,29 @@ class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
         doc("Why it failed (status error only), e.g. an exception class.", "RateLimitError"),
     ] = None
     latency_ms: Annotated[Milliseconds, doc("End-to-end latency of the call, in milliseconds.", 842.5)]
+    operation: Annotated[
+        Literal["chat", "text_completion", "embeddings", "generate_content", "other"],
+        doc("The kind of call, as OpenTelemetry's gen_ai.operation.name.", "chat"),
+    ] = "chat"
+    stream: Annotated[bool, doc("Whether the answer was streamed (with time_to_first_token_ms).", True)] = False
+    time_to_first_token_ms: Annotated[
+        Milliseconds | None,
+        doc("Streamed calls: milliseconds until the first chunk of the answer arrived.", 310.0),
+    ] = None
+    finish_reason: Annotated[
+        Literal["stop", "length", "content_filter", "tool_calls", "error", "other"] | None,
+        doc("Why the model stopped: length means the answer was cut at the token limit.", "stop"),
+    ] = None
     input_tokens: Annotated[Tokens, doc("Prompt tokens.", 1200)] = 0
     output_tokens: Annotated[Tokens, doc("Completion tokens.", 350)] = 0
     cached_tokens: Annotated[
-        Tokens, doc("Prompt tokens served from the provider's cache (part of input_tokens).", 800)
+        Tokens, doc("Prompt tokens read from the provider's cache (part of input_tokens).", 800)
+    ] = 0
+    cache_write_tokens: Annotated[
+        Tokens, doc("Prompt tokens written to the provider's cache (part of input_tokens).", 0)
+    ] = 0
+    reasoning_tokens: Annotated[
+        Tokens, doc("Completion tokens spent on reasoning (part of output_tokens).", 120)
     ] = 0
     cost_usd: Annotated[Usd, doc("What the call cost, in US dollars.", 0.00039)] = 0.0
     baseline_cost_usd: Annotated[
@@ -254,6 +273,18 @@ class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
             'e.error_type is not None and e.status != "error"',
         ),
         at_most("cached_tokens", "input_tokens", "cached tokens are prompt tokens"),
+        Rule(
+            "cache_write_tokens",
+            "cached_tokens + cache_write_tokens cannot exceed input_tokens (both are prompt tokens)",
+            "e.cached_tokens + e.cache_write_tokens > e.input_tokens",
+        ),
+        at_most("reasoning_tokens", "output_tokens", "reasoning tokens are completion tokens"),
+        Rule(
+            "time_to_first_token_ms",
+            "time_to_first_token_ms is for streamed calls (stream: true)",
+            "e.time_to_first_token_ms is not None and not e.stream",
+        ),
+        at_most("time_to_first_token_ms", "latency_ms", "the first token comes before the end"),
         *pair("experiment_id", "variant_id"),
         Rule(
             "arm_id",

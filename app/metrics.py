@@ -39,6 +39,43 @@ LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
     40.96,
     81.92,
 )
+# Time to the first chunk of a streamed answer: the latency boundaries with the 2 s time-to-first-
+# token SLO threshold added (slos.time_to_first_token.threshold_seconds must be one of them).
+TTFT_BUCKETS_SECONDS: tuple[float, ...] = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.0,
+    1.28,
+    2.0,
+    2.56,
+    5.0,
+    10.24,
+    20.48,
+)
+# OpenTelemetry GenAI advice for time per output chunk, with finer bounds below 10 ms for fast models.
+TIME_PER_TOKEN_BUCKETS_SECONDS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+)
 # OpenTelemetry GenAI advice for token usage, trimmed at 1M tokens per request.
 TOKEN_BUCKETS: tuple[float, ...] = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
 # Quality scores are 0-100; the boundaries include the QualityDegradation threshold (75) and the
@@ -159,8 +196,65 @@ LLM_TOKENS = _counter(
 )
 LLM_CACHED_TOKENS = _counter(
     "llmopt_llm_cached_tokens_total",
-    "Input tokens served from the provider's prompt cache (a subset of direction=input).",
+    "Input tokens read from the provider's prompt cache (a subset of direction=input).",
     LLM_LABELS,
+    category=MODEL,
+)
+LLM_CACHE_WRITE_TOKENS = _counter(
+    "llmopt_llm_cache_write_tokens_total",
+    "Input tokens written to the provider's prompt cache (a subset of direction=input).",
+    LLM_LABELS,
+    category=MODEL,
+)
+LLM_REASONING_TOKENS = _counter(
+    "llmopt_llm_reasoning_tokens_total",
+    "Output tokens the model spent on reasoning (a subset of direction=output).",
+    LLM_LABELS,
+    category=MODEL,
+)
+LLM_INPUT_TOKENS = _histogram(
+    "llmopt_llm_input_tokens",
+    "Input (prompt) tokens per LLM call.",
+    ("model", "provider"),
+    TOKEN_BUCKETS,
+    unit="tokens",
+    category=MODEL,
+)
+LLM_OUTPUT_TOKENS = _histogram(
+    "llmopt_llm_output_tokens",
+    "Output (completion) tokens per LLM call.",
+    ("model", "provider"),
+    TOKEN_BUCKETS,
+    unit="tokens",
+    category=MODEL,
+)
+LLM_TIME_TO_FIRST_TOKEN = _histogram(
+    "llmopt_llm_time_to_first_token_seconds",
+    "Time from the request to the first chunk of a streamed answer (llm_request.time_to_first_token_ms).",
+    LLM_LABELS,
+    TTFT_BUCKETS_SECONDS,
+    unit="seconds",
+    category=SYSTEM,
+)
+LLM_TIME_PER_OUTPUT_TOKEN = _histogram(
+    "llmopt_llm_time_per_output_token_seconds",
+    "Time per output token after the first, of streamed calls with two or more output tokens: "
+    "(latency - time to first token) / (output tokens - 1).",
+    LLM_LABELS,
+    TIME_PER_TOKEN_BUCKETS_SECONDS,
+    unit="seconds",
+    category=SYSTEM,
+)
+LLM_FINISH_REASONS = _counter(
+    "llmopt_llm_finish_reasons_total",
+    "LLM calls that reported why the model stopped, by finish_reason (length: cut at the token limit).",
+    (*LLM_LABELS, "finish_reason"),
+    category=MODEL,
+)
+LLM_OPERATIONS = _counter(
+    "llmopt_llm_operations_total",
+    "LLM calls by operation (chat, text_completion, embeddings, generate_content, other).",
+    ("model", "provider", "operation"),
     category=MODEL,
 )
 LLM_REQUEST_TOKENS = _histogram(

@@ -180,8 +180,23 @@ class Recorder:
             store.inc(m.LLM_TOKENS, (*labels, "output"), e.output_tokens)
         if e.cached_tokens:
             by_labels[m.LLM_CACHED_TOKENS].inc(e.cached_tokens, None)
+        if e.cache_write_tokens:
+            by_labels[m.LLM_CACHE_WRITE_TOKENS].inc(e.cache_write_tokens, None)
+        if e.reasoning_tokens:
+            by_labels[m.LLM_REASONING_TOKENS].inc(e.reasoning_tokens, None)
         if e.input_tokens or e.output_tokens:
-            store.observe(m.LLM_REQUEST_TOKENS, (e.model, e.provider), e.input_tokens + e.output_tokens)
+            served = (e.model, e.provider)
+            store.observe(m.LLM_REQUEST_TOKENS, served, e.input_tokens + e.output_tokens)
+            store.observe(m.LLM_INPUT_TOKENS, served, e.input_tokens)
+            store.observe(m.LLM_OUTPUT_TOKENS, served, e.output_tokens)
+        store.inc(m.LLM_OPERATIONS, (e.model, e.provider, e.operation))
+        if e.finish_reason is not None:
+            store.inc(m.LLM_FINISH_REASONS, (*labels, e.finish_reason))
+        if e.time_to_first_token_ms is not None:
+            by_labels[m.LLM_TIME_TO_FIRST_TOKEN].observe(e.time_to_first_token_ms / 1000.0, exemplar)
+            if e.output_tokens >= 2:
+                per_token = (e.latency_ms - e.time_to_first_token_ms) / 1000.0 / (e.output_tokens - 1)
+                by_labels[m.LLM_TIME_PER_OUTPUT_TOKEN].observe(per_token, exemplar)
         by_labels[m.LLM_COST].inc(e.cost_usd, exemplar)
         store.inc(m.SPEND, ("token",), e.cost_usd)
         # No baseline figure means the call cost what the baseline would have: no savings claimed.

@@ -47,7 +47,16 @@ EXPECTED: dict[str, dict[SampleKey, float]] = {
         key("llmopt_llm_tokens_total", **LLM, direction="input"): 1200,
         key("llmopt_llm_tokens_total", **LLM, direction="output"): 350,
         key("llmopt_llm_cached_tokens_total", **LLM): 800,
+        key("llmopt_llm_cache_write_tokens_total", **LLM): 200,
+        key("llmopt_llm_reasoning_tokens_total", **LLM): 120,
         **histogram(m.LLM_REQUEST_TOKENS, {"model": "gpt-4o-mini", "provider": "openai"}, 1550),
+        **histogram(m.LLM_INPUT_TOKENS, {"model": "gpt-4o-mini", "provider": "openai"}, 1200),
+        **histogram(m.LLM_OUTPUT_TOKENS, {"model": "gpt-4o-mini", "provider": "openai"}, 350),
+        key("llmopt_llm_operations_total", model="gpt-4o-mini", provider="openai", operation="chat"): 1,
+        key("llmopt_llm_finish_reasons_total", **LLM, finish_reason="stop"): 1,
+        # A streamed call: first token after 310 ms, the other 349 tokens in the remaining 532.5 ms.
+        **histogram(m.LLM_TIME_TO_FIRST_TOKEN, LLM, 0.31),
+        **histogram(m.LLM_TIME_PER_OUTPUT_TOKEN, LLM, (0.8425 - 0.31) / 349),
         key("llmopt_llm_cost_usd_total", **LLM): 0.00039,
         key("llmopt_spend_usd_total", category="token"): 0.00039,
         key("llmopt_llm_baseline_cost_usd_total", **LLM): 0.0065,
@@ -90,6 +99,9 @@ EXPECTED: dict[str, dict[SampleKey, float]] = {
         **histogram(m.LLM_REQUEST_DURATION, LLM_ERR, 0.12),
         key("llmopt_llm_cost_usd_total", **LLM_ERR): 0,
         key("llmopt_llm_baseline_cost_usd_total", **LLM_ERR): 0,
+        key(
+            "llmopt_llm_operations_total", model="claude-3-5-haiku", provider="anthropic", operation="chat"
+        ): 1,
     },
     "feedback": {
         key("llmopt_feedback_thumbs_total", **FEEDBACK, rating="up"): 1,

@@ -75,12 +75,24 @@ class LlmRequest(Event):
     """Why it failed (status error only), e.g. an exception class."""
     latency_ms: float
     """End-to-end latency of the call, in milliseconds."""
+    operation: Literal["chat", "text_completion", "embeddings", "generate_content", "other"] = "chat"
+    """The kind of call, as OpenTelemetry's gen_ai.operation.name."""
+    stream: bool = False
+    """Whether the answer was streamed (with time_to_first_token_ms)."""
+    time_to_first_token_ms: float | None = None
+    """Streamed calls: milliseconds until the first chunk of the answer arrived."""
+    finish_reason: Literal["stop", "length", "content_filter", "tool_calls", "error", "other"] | None = None
+    """Why the model stopped: length means the answer was cut at the token limit."""
     input_tokens: int = 0
     """Prompt tokens."""
     output_tokens: int = 0
     """Completion tokens."""
     cached_tokens: int = 0
-    """Prompt tokens served from the provider's cache (part of input_tokens)."""
+    """Prompt tokens read from the provider's cache (part of input_tokens)."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's cache (part of input_tokens)."""
+    reasoning_tokens: int = 0
+    """Completion tokens spent on reasoning (part of output_tokens)."""
     cost_usd: float = 0.0
     """What the call cost, in US dollars."""
     baseline_cost_usd: float | None = None
