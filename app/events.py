@@ -218,7 +218,7 @@ class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
         Literal["chat", "text_completion", "embeddings", "generate_content", "other"],
         doc("The kind of call, as OpenTelemetry's gen_ai.operation.name.", "chat"),
     ] = "chat"
-    stream: Annotated[bool, doc("Whether the answer was streamed (with time_to_first_token_ms).", True)] = False
+    stream: Annotated[bool, doc("Whether the answer was streamed, chunk by chunk.", True)] = False
     time_to_first_token_ms: Annotated[
         Milliseconds | None,
         doc("Streamed calls: milliseconds until the first chunk of the answer arrived.", 310.0),

@@ -78,7 +78,7 @@ class LlmRequest(Event):
     operation: Literal["chat", "text_completion", "embeddings", "generate_content", "other"] = "chat"
     """The kind of call, as OpenTelemetry's gen_ai.operation.name."""
     stream: bool = False
-    """Whether the answer was streamed (with time_to_first_token_ms)."""
+    """Whether the answer was streamed, chunk by chunk."""
     time_to_first_token_ms: float | None = None
     """Streamed calls: milliseconds until the first chunk of the answer arrived."""
     finish_reason: Literal["stop", "length", "content_filter", "tool_calls", "error", "other"] | None = None
