@@ -1061,7 +1061,7 @@ def slos(config: RulesConfig) -> Board:
             "optimizer should halt.",
             "percentunit",
             now(rec.SLO_BUDGET_REMAINING.selector, "{{slo}}"),
-            width=10,
+            width=8,
             height=6,
             options={"displayMode": "gradient", "orientation": "horizontal"},
             defaults={
@@ -1077,7 +1077,7 @@ def slos(config: RulesConfig) -> Board:
             f"SLO has less than {rules.percent(low)} of its error budget left.",
             "none",
             q(rec.OPTIMIZATION_HALT.selector, "halt"),
-            width=6,
+            width=5,
             height=6,
             defaults={"mappings": value_text(("0", "running", GREEN), ("1", "HALT", RED))},
             options={"colorMode": "background", "graphMode": "area"},
@@ -1088,12 +1088,23 @@ def slos(config: RulesConfig) -> Board:
             "the objective.",
             "percentunit",
             now(rec.SLO_OBJECTIVE.selector, "{{slo}}"),
-            width=8,
+            width=6,
             height=6,
             defaults={"decimals": 2, "color": {"mode": "fixed", "fixedColor": BLUE}},
             options={"graphMode": "none", "textMode": "value_and_name"},
         ),
+        stat(
+            f"Time-to-first-token SLI ({s.ttft.window})",
+            f"Share of streamed LLM calls whose first token came within {rules.num(s.ttft.threshold_seconds)} s "
+            f"over {s.ttft.window}; the objective is {rules.percent(s.ttft.objective)}.",
+            "percentunit",
+            q(sli.ttft.name, "ttft"),
+            width=5,
+            height=6,
+            defaults={"decimals": 2, "thresholds": thresholds(RED, (s.ttft.objective, GREEN))},
+        ),
     )
+    budget_slos = rules.budget_slos(config)
     burn_rates = tuple(
         timeseries(
             f"Burn rate: {slo.name}",
@@ -1105,10 +1116,11 @@ def slos(config: RulesConfig) -> Board:
                 q(rec.SLO_BURN_RATE.over(window).where(slo=slo.name).selector, window)
                 for window in _burn_windows(config, slo)
             ),
+            width=GRID_COLUMNS // len(budget_slos),
             defaults={"decimals": 1, "min": 0, "thresholds": lines},
             custom={"thresholdsStyle": {"mode": "line"}, "scaleDistribution": {"type": "log", "log": 10}},
         )
-        for slo in rules.budget_slos(config)
+        for slo in budget_slos
         for factors, lines in (_burn_lines(config, slo),)
     )
     history = (

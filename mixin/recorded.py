@@ -71,6 +71,11 @@ LATENCY_BUCKETS_RATE5M = Recorded("llmopt:llm_request_duration_seconds_bucket:ra
 # One rule per quantile, with the label quantile="0.95".
 LATENCY_QUANTILE5M = Recorded("llmopt:llm_request_duration_seconds:quantile_rate5m")
 LATENCY_MEAN5M = Recorded("llmopt:llm_request_duration_seconds:mean5m")
+# Streamed calls: one rule per quantile of the time to first token, with the label quantile="0.95".
+TTFT_QUANTILE5M = Recorded("llmopt:llm_time_to_first_token_seconds:quantile_rate5m")
+OUTPUT_TOKENS_PER_SECOND5M = Recorded("llmopt:llm_output_tokens_per_second:ratio_rate5m")
+# Calls cut at the token limit (finish_reason length), of the calls that reported a finish reason.
+TRUNCATED_RATIO5M = Recorded("llmopt:llm_truncated:ratio_rate5m")
 
 # --- Models, quality, tokens (group llmopt.models) ------------------------------------------------
 QUALITY_MEAN5M = Recorded("llmopt:llm_quality_score:mean5m")
@@ -81,6 +86,7 @@ MODEL_QUALITY_MEAN1H = Recorded("model:llmopt_llm_quality_score:mean1h")
 MODEL_DIMENSION_QUALITY_MEAN1H = Recorded("model_dimension:llmopt_llm_quality_dimension_score:mean1h")
 TOKENS_PER_REQUEST_MEAN1H = Recorded("llmopt:llm_request_tokens:mean1h")
 CACHED_TOKENS_RATIO1H = Recorded("llmopt:llm_cached_tokens:ratio_rate1h")
+REASONING_TOKENS_RATIO1H = Recorded("llmopt:llm_reasoning_tokens:ratio_rate1h")
 
 # --- Cost (group llmopt.cost) ---------------------------------------------------------------------
 COST_PER_REQUEST1H = Recorded("llmopt:llm_cost_usd_per_request:ratio_rate1h")
@@ -163,6 +169,7 @@ SLO_BURN_RATE = Windowed("llmopt:slo_burn_rate:ratio_rate")
 SLO_BUDGET_REMAINING = Recorded("llmopt:slo_error_budget_remaining:ratio")
 SLO_AVAILABILITY = Windowed("llmopt:slo_availability:ratio_rate")
 SLO_LATENCY = Windowed("llmopt:slo_latency:ratio_rate")
+SLO_TTFT = Windowed("llmopt:slo_ttft:ratio_rate")
 SLO_QUALITY = Windowed("llmopt:slo_quality:mean")
 SLO_COST = Windowed("llmopt:slo_cost_usd_per_successful_request:ratio_rate")
 # 1 when an SLO's error budget is nearly spent: the optimizer halts (client: should_halt_optimization).

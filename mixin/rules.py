@@ -47,6 +47,7 @@ SLO_FILE = "slo.rules.yml"
 ALERTING_FILE = "alerting.rules.yml"
 
 LATENCY_QUANTILES = ("0.5", "0.75", "0.9", "0.95", "0.99", "0.999", "1")
+TTFT_QUANTILES = ("0.5", "0.95", "0.99")
 # Rule groups with windows of a day or more run every 3 minutes: cheap, and still under the
 # 5-minute lookback, so queries of their results never fall into a gap.
 SLOW_INTERVAL = "3m"
@@ -75,6 +76,12 @@ class LatencySlo(_Section):
     window: Duration
 
 
+class TtftSlo(_Section):
+    objective: Ratio
+    threshold_seconds: Positive
+    window: Duration
+
+
 class QualitySlo(_Section):
     min_average_score: Annotated[float, Field(ge=0, le=100)]
     window: Duration
@@ -88,6 +95,7 @@ class CostSlo(_Section):
 class Slos(_Section):
     availability: AvailabilitySlo
     latency: LatencySlo
+    ttft: TtftSlo
     quality: QualitySlo
     cost: CostSlo
 
@@ -106,6 +114,12 @@ class HighLatency(_Section):
 
 class BudgetExceeded(_Section):
     daily_budget_usd: Positive
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
+class Truncation(_Section):
+    ratio_above: Ratio
     for_: Duration = Field(alias="for")
     severity: Severity
 
@@ -153,6 +167,7 @@ class Alerts(_Section):
     high_latency: HighLatency
     budget_exceeded: BudgetExceeded
     quality_degradation: QualityDegradation
+    truncation: Truncation
     optimization_stuck: OptimizationStuck
     exporter_down: Held
     optimizer_silent: Held
@@ -225,13 +240,17 @@ def load_config(path: Path) -> RulesConfig:
             f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in err.errors()
         )
         raise ConfigError(f"{path}: {problems}") from err
-    buckets = m.LLM_REQUEST_DURATION.buckets
-    if config.slos.latency.threshold_seconds not in buckets:
-        bounds = ", ".join(bucket_bound(bound) for bound in buckets)
-        raise ConfigError(
-            f"{path}: slos.latency.threshold_seconds: {config.slos.latency.threshold_seconds} is not "
-            f"a bucket boundary of {m.LLM_REQUEST_DURATION.name} ({bounds})"
-        )
+    # An SLI over a threshold reads the bucket at the threshold: it must be one.
+    for key, threshold, spec in (
+        ("latency", config.slos.latency.threshold_seconds, m.LLM_REQUEST_DURATION),
+        ("ttft", config.slos.ttft.threshold_seconds, m.LLM_TIME_TO_FIRST_TOKEN),
+    ):
+        if threshold not in spec.buckets:
+            bounds = ", ".join(bucket_bound(bound) for bound in spec.buckets)
+            raise ConfigError(
+                f"{path}: slos.{key}.threshold_seconds: {threshold} is not a bucket boundary of "
+                f"{spec.name} ({bounds})"
+            )
     return config
 
 
@@ -395,6 +414,8 @@ def _or_zero(expr: str, like: str) -> str:
 
 
 def _requests_group(q: Promql) -> Group:
+    finished = q.rate(m.LLM_FINISH_REASONS, "5m")
+    truncated = q.rate(m.LLM_FINISH_REASONS, "5m", match='finish_reason="length"')
     req, err = rec.LLM_REQUESTS_RATE5M.selector, rec.LLM_REQUEST_ERRORS_RATE5M.selector
     buckets = rec.LATENCY_BUCKETS_RATE5M.selector
     quantile_ids = {
@@ -464,6 +485,28 @@ def _requests_group(q: Promql) -> Group:
                 serves=(serve("SystemMetrics.latency.mean"),),
                 comment="Mean latency of LLM calls.",
             ),
+            *(
+                Recording(
+                    rec.TTFT_QUANTILE5M.where(quantile=quantile),
+                    f"histogram_quantile({quantile}, "
+                    f"{q.rate(m.LLM_TIME_TO_FIRST_TOKEN, '5m', keep=('le',), suffix='_bucket')})",
+                    comment=f"{quantile} quantile of the time to first token of streamed LLM calls.",
+                )
+                for quantile in TTFT_QUANTILES
+            ),
+            Recording(
+                rec.OUTPUT_TOKENS_PER_SECOND5M,
+                f"{q.rate(m.LLM_TIME_PER_OUTPUT_TOKEN, '5m', suffix='_count')}\n/\n"
+                f"{q.rate(m.LLM_TIME_PER_OUTPUT_TOKEN, '5m', suffix='_sum')}",
+                comment="Output tokens per second after the first token, of streamed calls: the inverse of "
+                "the mean time per output token.",
+            ),
+            Recording(
+                rec.TRUNCATED_RATIO5M,
+                f"{_or_zero(truncated, finished)}\n/\n{finished}",
+                comment="Share of the LLM calls reporting a finish reason that were cut at the token limit "
+                "(finish_reason length).",
+            ),
         ),
     )
 
@@ -471,6 +514,7 @@ def _requests_group(q: Promql) -> Group:
 def _models_group(q: Promql) -> Group:
     dimensions = ("accuracy", "relevance", "coherence", "completeness")
     input_tokens = q.rate(m.LLM_TOKENS, "1h", match='direction="input"')
+    output_tokens = q.rate(m.LLM_TOKENS, "1h", match='direction="output"')
     return Group(
         "llmopt.models",
         (
@@ -525,6 +569,11 @@ def _models_group(q: Promql) -> Group:
                 f"{_or_zero(q.rate(m.LLM_CACHED_TOKENS, '1h'), input_tokens)}\n/\n{input_tokens}",
                 serves=(serve("ModelMetrics.tokens.cacheHitRate"),),
                 comment="Share of input tokens served from the provider's prompt cache.",
+            ),
+            Recording(
+                rec.REASONING_TOKENS_RATIO1H,
+                f"{_or_zero(q.rate(m.LLM_REASONING_TOKENS, '1h'), output_tokens)}\n/\n{output_tokens}",
+                comment="Share of output tokens the models spent on reasoning.",
             ),
         ),
     )
@@ -848,6 +897,14 @@ def budget_slos(config: RulesConfig) -> tuple[BudgetSlo, ...]:
             f"over {slos.latency.window}",
             f"LLM calls slower than {num(slos.latency.threshold_seconds)}s",
         ),
+        BudgetSlo(
+            "ttft",
+            slos.ttft.objective,
+            slos.ttft.window,
+            f"{percent(slos.ttft.objective)} of streamed LLM calls get their first token within "
+            f"{num(slos.ttft.threshold_seconds)}s, over {slos.ttft.window}",
+            f"streamed LLM calls whose first token took longer than {num(slos.ttft.threshold_seconds)}s",
+        ),
     )
 
 
@@ -857,6 +914,7 @@ class Slis:
 
     availability: Recorded
     latency: Recorded
+    ttft: Recorded
     quality: Recorded
     cost: Recorded
 
@@ -866,6 +924,7 @@ def slis(config: RulesConfig) -> Slis:
     return Slis(
         rec.SLO_AVAILABILITY.over(slos.availability.window).where(slo="availability"),
         rec.SLO_LATENCY.over(slos.latency.window).where(slo="latency"),
+        rec.SLO_TTFT.over(slos.ttft.window).where(slo="ttft"),
         rec.SLO_QUALITY.over(slos.quality.window).where(slo="quality"),
         rec.SLO_COST.over(slos.cost.window).where(slo="cost"),
     )
@@ -940,13 +999,13 @@ def _bad_ratio(q: Promql, config: RulesConfig, slo: BudgetSlo, window: str) -> s
     if slo.name == "availability":
         requests = q.rate(m.LLM_REQUESTS, window)
         return f"{_or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)}\n/\n{requests}"
-    calls = q.rate(m.LLM_REQUEST_DURATION, window, suffix="_count")
-    fast = q.rate(
-        m.LLM_REQUEST_DURATION,
-        window,
-        suffix="_bucket",
-        match=f'le="{bucket_bound(config.slos.latency.threshold_seconds)}"',
+    spec, threshold = (
+        (m.LLM_TIME_TO_FIRST_TOKEN, config.slos.ttft.threshold_seconds)
+        if slo.name == "ttft"
+        else (m.LLM_REQUEST_DURATION, config.slos.latency.threshold_seconds)
     )
+    calls = q.rate(spec, window, suffix="_count")
+    fast = q.rate(spec, window, suffix="_bucket", match=f'le="{bucket_bound(threshold)}"')
     return f"{block(calls, '-', fast)}\n/\n{calls}"
 
 
@@ -1001,6 +1060,12 @@ def _slo_groups(q: Promql, config: RulesConfig) -> tuple[Group, ...]:
             f"1 - {rec.SLO_ERRORS.over(slos.latency.window).where(slo='latency').selector}",
             comment=f"Latency SLI: share of LLM calls within {num(slos.latency.threshold_seconds)}s "
             f"over {slos.latency.window}.",
+        ),
+        Recording(
+            sli.ttft,
+            f"1 - {rec.SLO_ERRORS.over(slos.ttft.window).where(slo='ttft').selector}",
+            comment=f"Time-to-first-token SLI: share of streamed LLM calls whose first token came within "
+            f"{num(slos.ttft.threshold_seconds)}s over {slos.ttft.window}.",
         ),
         Recording(
             sli.quality,
@@ -1088,6 +1153,16 @@ def _optimizer_alerts(config: RulesConfig) -> tuple[Alert, ...]:
             f"5 minutes (threshold {num(a.quality_degradation.score_below)}).",
             for_=a.quality_degradation.for_,
             labels={"slo": "quality"},
+        ),
+        Alert(
+            "LLMOptAnswersTruncated",
+            f"{rec.TRUNCATED_RATIO5M.selector} > {num(a.truncation.ratio_above)}",
+            a.truncation.severity,
+            "Many LLM answers are cut at the token limit.",
+            "{{ $value | humanizePercentage }} of the LLM calls that reported a finish reason stopped at "
+            f"the token limit (finish_reason length) over the last 5 minutes (threshold "
+            f"{percent(a.truncation.ratio_above)}). Truncated answers lower quality silently.",
+            for_=a.truncation.for_,
         ),
         Alert(
             "LLMOptOptimizationStuck",

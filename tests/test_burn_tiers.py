@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app import metrics as m
 from mixin import rules
 from tests.processes import PROMTOOL
 
@@ -39,12 +40,17 @@ def _bad_calls_series(slo: rules.BudgetSlo, bad: list[int], total: list[int]) ->
         )
         calls = f"llmopt_llm_requests_total{{{labels}}}"
     else:
-        threshold = rules.bucket_bound(CONFIG.slos.latency.threshold_seconds)
+        spec, threshold_seconds = (
+            (m.LLM_TIME_TO_FIRST_TOKEN, CONFIG.slos.ttft.threshold_seconds)
+            if slo.name == "ttft"
+            else (m.LLM_REQUEST_DURATION, CONFIG.slos.latency.threshold_seconds)
+        )
+        threshold = rules.bucket_bound(threshold_seconds)
         good_or_bad = (
-            f'llmopt_llm_request_duration_seconds_bucket{{{labels}, le="{threshold}"}}',
+            f'{spec.name}_bucket{{{labels}, le="{threshold}"}}',
             " ".join(str(t - b) for t, b in zip(total, bad, strict=True)),
         )
-        calls = f"llmopt_llm_request_duration_seconds_count{{{labels}}}"
+        calls = f"{spec.name}_count{{{labels}}}"
     return [
         {"series": good_or_bad[0], "values": good_or_bad[1]},
         {"series": calls, "values": " ".join(map(str, total))},
