@@ -1095,8 +1095,9 @@ def slos(config: RulesConfig) -> Board:
         ),
         stat(
             f"Time-to-first-token SLI ({s.ttft.window})",
-            f"Share of streamed LLM calls whose first token came within {rules.num(s.ttft.threshold_seconds)} s "
-            f"over {s.ttft.window}; the objective is {rules.percent(s.ttft.objective)}.",
+            "Share of streamed LLM calls whose first token came within "
+            f"{rules.num(s.ttft.threshold_seconds)} s over {s.ttft.window}; the objective is "
+            f"{rules.percent(s.ttft.objective)}.",
             "percentunit",
             q(sli.ttft.name, "ttft"),
             width=5,
