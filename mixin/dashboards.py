@@ -1241,8 +1241,8 @@ def models(config: RulesConfig) -> Board:
         ),
         timeseries(
             "Prompt cache hit ratio",
-            "Share of input tokens served from the provider's prompt cache, by model, and for all models "
-            "over the last hour.",
+            "Share of input tokens read from the provider's prompt cache, by model, and for all models "
+            "over the last hour; and the share written to the cache, by model.",
             "percentunit",
             q(
                 ratio(
@@ -1253,6 +1253,65 @@ def models(config: RulesConfig) -> Board:
                 "{{model}}",
             ),
             q(rec.CACHED_TOKENS_RATIO1H.selector, "all models (1h)"),
+            q(
+                ratio(
+                    f"sum by (model) (rate({m.LLM_CACHE_WRITE_TOKENS.name}{{{model}}}[$__rate_interval]))",
+                    "sum by (model) "
+                    f'(rate(llmopt_llm_tokens_total{{{model}, direction="input"}}[$__rate_interval]))',
+                ),
+                "{{model}} written to the cache",
+            ),
+            width=8,
+            defaults={"min": 0, "max": 1},
+        ),
+    )
+    ttft_line = thresholds("transparent", (s.ttft.threshold_seconds, YELLOW))
+    streaming = (
+        timeseries(
+            "Time to first token per model (p95)",
+            "95th percentile time to the first chunk of streamed answers, by model (the line: the "
+            f"time-to-first-token SLO threshold, {rules.num(s.ttft.threshold_seconds)} s). Dots: exemplars.",
+            "s",
+            Query(
+                "histogram_quantile(0.95, sum by (model, le) "
+                f"(rate({m.LLM_TIME_TO_FIRST_TOKEN.name}_bucket{{{model}}}[$__rate_interval])))",
+                "{{model}}",
+                exemplar=True,
+            ),
+            q(rec.TTFT_QUANTILE5M.where(quantile="0.5").selector, "all models p50"),
+            width=8,
+            defaults={"thresholds": ttft_line},
+            custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        timeseries(
+            "Time per output token per model (p50)",
+            "Median time per output token after the first, of streamed answers, by model.",
+            "s",
+            q(
+                "histogram_quantile(0.5, sum by (model, le) "
+                f"(rate({m.LLM_TIME_PER_OUTPUT_TOKEN.name}_bucket{{{model}}}[$__rate_interval])))",
+                "{{model}}",
+            ),
+            width=8,
+        ),
+        timeseries(
+            "Truncated answers and reasoning share",
+            "Share of calls cut at the token limit (finish_reason length) of those reporting a finish "
+            "reason, by model; and the share of output tokens spent on reasoning, all models over 1h.",
+            "percentunit",
+            q(
+                ratio(
+                    "(\n"
+                    f'  sum by (model) (rate({m.LLM_FINISH_REASONS.name}{{{model}, finish_reason="length"}}'
+                    "[$__rate_interval]))\n"
+                    "  or\n"
+                    f"  0 * sum by (model) (rate({m.LLM_FINISH_REASONS.name}{{{model}}}[$__rate_interval]))\n"
+                    ")",
+                    f"sum by (model) (rate({m.LLM_FINISH_REASONS.name}{{{model}}}[$__rate_interval]))",
+                ),
+                "{{model}} truncated",
+            ),
+            q(rec.REASONING_TOKENS_RATIO1H.selector, "reasoning (1h)"),
             width=8,
             defaults={"min": 0, "max": 1},
         ),
@@ -1402,7 +1461,7 @@ def models(config: RulesConfig) -> Board:
         "LLM Optimizer / Models & tokens",
         "How is each model doing? Calls, errors, latency, tokens, cost, prompt cache hits, quality and "
         "its dimensions, and health checks, per model.",
-        (traffic, usage, quality, health, totals),
+        (traffic, usage, streaming, quality, health, totals),
         variables=(
             Variable(
                 "model",

@@ -57,6 +57,8 @@ class Simulation:
         # Calls are assigned to the running experiment from a stream of their own, so the rest of
         # the story is the same with or without it.
         self.assignment = random.Random(f"{self.seed}-assignment")
+        # Likewise for how calls stream and finish.
+        self.streaming = random.Random(f"{self.seed}-streaming")
 
     def _id(self) -> str:
         return str(uuid.UUID(int=self.random.getrandbits(128), version=4))
@@ -125,7 +127,7 @@ class Simulation:
             "latency_ms": round(latency * 1000, 1),
         }
         if self.random.random() < 0.03:
-            event.update(status="error", error_type=self.random.choice(ERROR_TYPES))
+            event.update(status="error", error_type=self.random.choice(ERROR_TYPES), finish_reason="error")
             return event
         cost = input_tokens / 1000 * price_in + output_tokens / 1000 * price_out
         baseline = input_tokens / 1000 * BASELINE[2] + output_tokens / 1000 * BASELINE[3]
@@ -136,6 +138,7 @@ class Simulation:
             experiment, variant = RUNNING_EXPERIMENT, self.assignment.choice(("control", "concise"))
             quality = min(100.0, quality + (2.0 if variant == "concise" else 0.0))
         arm, temperature, _ = self.random.choice(ARMS)
+        event.update(self._stream_and_finish(latency, input_tokens - cached, output_tokens, model))
         event.update(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
@@ -155,6 +158,22 @@ class Simulation:
             parameter_value=temperature,
         )
         return event
+
+    def _stream_and_finish(self, latency: float, uncached: int, output_tokens: int, model: str) -> Event:
+        """Most calls stream (the first token after a fifth to two fifths of the call); most stop on
+        their own, a few at the token limit or on a tool call; some prompts are written to the
+        provider's cache, and gpt-4o reasons."""
+        rng = self.streaming
+        fields: Event = {"finish_reason": rng.choices(("stop", "length", "tool_calls"), (0.9, 0.03, 0.07))[0]}
+        if rng.random() < 0.7:
+            fields.update(
+                stream=True, time_to_first_token_ms=round(latency * rng.uniform(0.2, 0.4) * 1000, 1)
+            )
+        if rng.random() < 0.3:
+            fields["cache_write_tokens"] = int(uncached * rng.uniform(0.5, 1.0))
+        if model == "gpt-4o":
+            fields["reasoning_tokens"] = int(output_tokens * rng.uniform(0.1, 0.5))
+        return fields
 
     def _bandit(self, progress: float) -> list[Event]:
         exploring = self.random.random() < max(0.05, 0.5 * (1 - progress))
