@@ -167,6 +167,11 @@ class Settings(BaseSettings):
         description="State of experiments, models, arms and open incidents with no event for this "
         "long expires (their gauges disappear; counters stay).",
     )
+    prices_file: Path | None = Field(
+        None,
+        description="A price table (YAML, USD per million tokens per model): calls without cost_usd are "
+        "priced from it, and reported costs that differ from it are counted (unset: no table).",
+    )
     snapshot_file: Path | None = Field(
         None, description="Where state gauges are saved so they survive a restart (unset: not saved)."
     )
@@ -178,6 +183,19 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest snapshot written or read; a larger one is not written, or is set aside.",
     )
+
+    @field_validator("prices_file")
+    @classmethod
+    def _readable_prices(cls, value: Path | None) -> Path | None:
+        # Checked at startup, so that a broken table stops the start with its reason.
+        if value is not None:
+            from app.prices import PricesError, load_prices
+
+            try:
+                load_prices(value)
+            except PricesError as err:
+                raise ValueError(str(err)) from err
+        return value
 
     @field_validator("ingest_tokens", mode="before")
     @classmethod

@@ -238,7 +238,13 @@ class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
     reasoning_tokens: Annotated[
         Tokens, doc("Completion tokens spent on reasoning (part of output_tokens).", 120)
     ] = 0
-    cost_usd: Annotated[Usd, doc("What the call cost, in US dollars.", 0.00039)] = 0.0
+    cost_usd: Annotated[
+        Usd | None,
+        doc(
+            "What the call cost, in US dollars; default: priced from its tokens by prices_file, else 0.",
+            0.00039,
+        ),
+    ] = None
     baseline_cost_usd: Annotated[
         Usd | None,
         doc(

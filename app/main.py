@@ -25,6 +25,7 @@ from app.decode import EventDecoder
 from app.dedup import RecentIds
 from app.edge import Edge
 from app.ingest import Ingestor
+from app.prices import load_prices
 from app.recorder import Recorder
 from app.render import Exposition
 from app.snapshot import CorruptSnapshot, Streamed, read_snapshot
@@ -57,7 +58,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         max_series_per_metric=settings.max_series_per_metric,
         clock=clock,
     )
-    recorder = Recorder(store, clock, settings.max_state_entries)
+    prices = load_prices(settings.prices_file) if settings.prices_file is not None else None
+    recorder = Recorder(store, clock, settings.max_state_entries, prices)
     recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
     decoder = EventDecoder(
         settings.max_batch_events,

@@ -245,6 +245,19 @@ LLM_TIME_PER_OUTPUT_TOKEN = _histogram(
     unit="seconds",
     category=SYSTEM,
 )
+LLM_PRICED_COST = _counter(
+    "llmopt_llm_priced_cost_usd_total",
+    "What LLM calls cost by the price table (prices_file), whether they reported a cost or not.",
+    LLM_LABELS,
+    unit="usd",
+    category=BUSINESS,
+)
+COST_MISMATCHES = _counter(
+    "llmopt_llm_cost_mismatches_total",
+    "LLM calls whose reported cost_usd differs from the price table by more than its tolerance.",
+    ("model",),
+    category=BUSINESS,
+)
 LLM_FINISH_REASONS = _counter(
     "llmopt_llm_finish_reasons_total",
     "LLM calls that reported why the model stopped, by finish_reason (length: cut at the token limit).",
@@ -746,6 +759,12 @@ EVENTS_DUPLICATE = _counter(
     "llmopt_exporter_events_duplicate_total",
     "Events acknowledged but not applied because their event_id was already applied (retries).",
     ("type",),
+    category=SELF,
+)
+UNPRICED_CALLS = _counter(
+    "llmopt_exporter_unpriced_calls_total",
+    "LLM calls of a model the price table (prices_file) has no price for (none without a table).",
+    ("model",),
     category=SELF,
 )
 AUTH_FAILURES = _counter(

@@ -47,6 +47,7 @@ from app.events import (
     SpendCategory,
     seconds,
 )
+from app.prices import PriceTable
 from app.snapshot import SNAPSHOT_GAUGES, SNAPSHOT_GAUGES_BY_NAME, Snapshot, Streamed
 from app.store import Exemplar, MetricStore
 from app.tracked import Tracked
@@ -87,9 +88,14 @@ class Recorder:
     """
 
     def __init__(
-        self, store: MetricStore, clock: Callable[[], float] = time.time, max_state_entries: int = 1_000_000
+        self,
+        store: MetricStore,
+        clock: Callable[[], float] = time.time,
+        max_state_entries: int = 1_000_000,
+        prices: PriceTable | None = None,
     ) -> None:
         self._store = store
+        self._prices = prices
         self._clock = clock
         # By id, with when each last saw an event (receive time), least recently seen first.
         limit = max_state_entries
@@ -197,10 +203,24 @@ class Recorder:
             if e.output_tokens >= 2:
                 per_token = (e.latency_ms - e.time_to_first_token_ms) / 1000.0 / (e.output_tokens - 1)
                 by_labels[m.LLM_TIME_PER_OUTPUT_TOKEN].observe(per_token, exemplar)
-        by_labels[m.LLM_COST].inc(e.cost_usd, exemplar)
-        store.inc(m.SPEND, ("token",), e.cost_usd)
+        cost = e.cost_usd
+        if self._prices is not None:
+            price = self._prices.price(e.model, e.provider)
+            if price is None:
+                store.inc(m.UNPRICED_CALLS, (e.model,))
+            else:
+                priced = price.cost(e.input_tokens, e.output_tokens, e.cached_tokens, e.cache_write_tokens)
+                by_labels[m.LLM_PRICED_COST].inc(priced, None)
+                if cost is None:
+                    cost = priced
+                elif self._prices.is_mismatch(cost, priced):
+                    store.inc(m.COST_MISMATCHES, (e.model,))
+        if cost is None:
+            cost = 0.0
+        by_labels[m.LLM_COST].inc(cost, exemplar)
+        store.inc(m.SPEND, ("token",), cost)
         # No baseline figure means the call cost what the baseline would have: no savings claimed.
-        baseline = e.cost_usd if e.baseline_cost_usd is None else e.baseline_cost_usd
+        baseline = cost if e.baseline_cost_usd is None else e.baseline_cost_usd
         by_labels[m.LLM_BASELINE_COST].inc(baseline, None)
         if e.quality is not None:
             by_labels[m.LLM_QUALITY].observe(e.quality, exemplar)
@@ -215,8 +235,8 @@ class Recorder:
                 store.inc(m.VARIANT_ERRORS, variant)
             else:
                 store.touch(m.VARIANT_ERRORS, variant)
-            store.inc(m.VARIANT_COST, variant, e.cost_usd)
-            store.inc(m.VARIANT_COST_SQUARES, variant, e.cost_usd * e.cost_usd)
+            store.inc(m.VARIANT_COST, variant, cost)
+            store.inc(m.VARIANT_COST_SQUARES, variant, cost * cost)
             latency = e.latency_ms / 1000.0
             store.observe(m.VARIANT_DURATION, variant, latency)
             store.inc(m.VARIANT_DURATION_SQUARES, variant, latency * latency)

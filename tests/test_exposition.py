@@ -48,6 +48,9 @@ def test_openmetrics_when_asked_with_the_trace_exemplar(exporter: Exporter) -> N
     assert {name_le: exemplar.labels for name_le, exemplar in found.items()} == {
         ("llmopt_llm_request_duration_seconds_bucket", "1.0"): trace,
         ("llmopt_llm_quality_score_bucket", "90.0"): trace,
+        # A streamed call: its first token after 310 ms, then 1.5 ms per token.
+        ("llmopt_llm_time_to_first_token_seconds_bucket", "0.32"): trace,
+        ("llmopt_llm_time_per_output_token_seconds_bucket", "0.0025"): trace,
         ("llmopt_llm_cost_usd_total", None): trace,
     }
     assert found[("llmopt_llm_request_duration_seconds_bucket", "1.0")].value == 0.8425

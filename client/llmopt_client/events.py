@@ -93,8 +93,8 @@ class LlmRequest(Event):
     """Prompt tokens written to the provider's cache (part of input_tokens)."""
     reasoning_tokens: int = 0
     """Completion tokens spent on reasoning (part of output_tokens)."""
-    cost_usd: float = 0.0
-    """What the call cost, in US dollars."""
+    cost_usd: float | None = None
+    """What the call cost, in US dollars; default: priced from its tokens by prices_file, else 0."""
     baseline_cost_usd: float | None = None
     """What the same call would have cost on the baseline configuration; default: cost_usd (no savings
     claimed).

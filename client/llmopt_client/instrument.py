@@ -4,6 +4,10 @@
 the current trace (or a new one), and emits an ``llm_request`` at the end: ``status="success"``, or
 ``status="error"`` with the exception's class name as ``error_type`` when the block raises (the
 exception is never swallowed). ``client.instrument(...)`` does the same for every call of a function.
+
+For a streamed answer, ``call.first_token()`` when the first chunk arrives (or iterate
+``call.stream(chunks)``, which does it) reports the call as streamed with its time to first token;
+``call.record(finish_reason="length", ...)`` says why the model stopped.
 """
 
 from __future__ import annotations
@@ -11,16 +15,17 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Protocol, TypedDict, TypeVar, Unpack, cast
+from typing import Literal, Protocol, TypedDict, TypeVar, Unpack, cast
 
 from llmopt_client.events import LlmRequest
 from llmopt_client.tracing import TraceContext, trace_context
 
 F = TypeVar("F", bound=Callable[..., object])
+C = TypeVar("C")
 
 
 class Emitter(Protocol):
@@ -40,6 +45,7 @@ class CallLabels(TypedDict, total=False):
     arm_id: str
     parameter: str
     parameter_value: float
+    operation: Literal["chat", "text_completion", "embeddings", "generate_content", "other"]
 
 
 class Outcome(TypedDict, total=False):
@@ -48,6 +54,9 @@ class Outcome(TypedDict, total=False):
     input_tokens: int
     output_tokens: int
     cached_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    finish_reason: Literal["stop", "length", "content_filter", "tool_calls", "error", "other"]
     cost_usd: float
     baseline_cost_usd: float
     quality: float
@@ -76,11 +85,29 @@ class LlmCall:
         self._trace_scope: AbstractContextManager[TraceContext] | None = None
         self._call_token: Token[LlmCall | None] | None = None
         self._started = 0.0
+        self._first_token_ms: float | None = None
         self.trace: TraceContext | None = None
 
     def record(self, **outcome: Unpack[Outcome]) -> None:
         """Record tokens, cost and quality scores of the call (may be called more than once)."""
         self._outcome.update(outcome)
+
+    def first_token(self) -> None:
+        """The first chunk of a streamed answer arrived now (later calls change nothing)."""
+        if self._first_token_ms is None:
+            self._first_token_ms = (time.perf_counter() - self._started) * 1000.0
+
+    def stream(self, chunks: Iterable[C]) -> Iterator[C]:
+        """``chunks`` as they come, noting the first as the first token."""
+        for chunk in chunks:
+            self.first_token()
+            yield chunk
+
+    async def astream(self, chunks: AsyncIterable[C]) -> AsyncIterator[C]:
+        """``chunks`` of an async stream as they come, noting the first as the first token."""
+        async for chunk in chunks:
+            self.first_token()
+            yield chunk
 
     def __enter__(self) -> LlmCall:
         if self._trace_scope is not None:
@@ -100,11 +127,14 @@ class LlmCall:
         if self._trace_scope is not None:
             self._trace_scope.__exit__(None, None, None)
         trace = self.trace
+        first_token_ms = None if self._first_token_ms is None else min(self._first_token_ms, latency_ms)
         self._client.emit(
             LlmRequest(
                 model=self._model,
                 **self._labels,
                 **self._outcome,
+                stream=first_token_ms is not None,
+                time_to_first_token_ms=first_token_ms,
                 latency_ms=latency_ms,
                 status="success" if exc_type is None else "error",
                 error_type=None if exc_type is None else exc_type.__name__,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from client_support import Exporter, key
@@ -203,3 +204,58 @@ def test_traceparent_headers_are_parsed(header: str, expected: TraceContext | No
     assert context == expected
     if context is not None:
         assert TraceContext.from_traceparent(context.traceparent) == context
+
+
+def test_a_streamed_call_reports_its_first_token_and_finish_reason(
+    exporter: Exporter, new_client: Callable[..., Client]
+) -> None:
+    client = new_client(exporter.url)
+    with client.llm_call("instrument-stream", provider="openai", task_type="chat") as call:
+        chunks = []
+        for chunk in call.stream(iter(["Once", " upon", " a time"])):
+            chunks.append(chunk)
+            time.sleep(0.02)
+        call.record(output_tokens=3, finish_reason="length")
+    assert chunks == ["Once", " upon", " a time"]
+    assert client.flush(timeout=5)
+    samples = exporter.samples()
+    labels = llm("instrument-stream", "openai", "chat")
+    first = samples[key("llmopt_llm_time_to_first_token_seconds_sum", **labels)]
+    latency = samples[key("llmopt_llm_request_duration_seconds_sum", **labels)]
+    # The first chunk came at once, the call ended after three pauses of 20 ms.
+    assert 0 <= first < 0.02
+    assert latency >= 0.06
+    assert samples[key("llmopt_llm_time_to_first_token_seconds_count", **labels)] == 1
+    assert samples[key("llmopt_llm_time_per_output_token_seconds_count", **labels)] == 1
+    assert samples[key("llmopt_llm_finish_reasons_total", **labels, finish_reason="length")] == 1
+
+
+def test_an_async_stream_reports_its_first_token(
+    exporter: Exporter, new_client: Callable[..., Client]
+) -> None:
+    client = new_client(exporter.url)
+
+    async def chunks() -> AsyncIterator[str]:
+        for chunk in ("a", "b"):
+            await asyncio.sleep(0.01)
+            yield chunk
+
+    async def run() -> list[str]:
+        async with client.llm_call("instrument-astream") as call:
+            return [chunk async for chunk in call.astream(chunks())]
+
+    assert asyncio.run(run()) == ["a", "b"]
+    assert client.flush(timeout=5)
+    labels = llm("instrument-astream")
+    assert exporter.samples()[key("llmopt_llm_time_to_first_token_seconds_count", **labels)] == 1
+
+
+def test_a_call_that_is_not_streamed_reports_no_first_token(
+    exporter: Exporter, new_client: Callable[..., Client]
+) -> None:
+    client = new_client(exporter.url)
+    with client.llm_call("instrument-whole") as call:
+        call.record(output_tokens=3)
+    assert client.flush(timeout=5)
+    labels = llm("instrument-whole")
+    assert key("llmopt_llm_time_to_first_token_seconds_count", **labels) not in exporter.samples()
