@@ -116,6 +116,8 @@ class MetricSpec:
     # A metric without labels is exposed from the start (at 0) unless it has no value until set:
     # a timestamp of something that has not happened yet.
     is_unset_at_start: bool = False
+    # Its equivalent in OpenTelemetry's GenAI semantic conventions, for docs/metrics.md.
+    otel: str = ""
 
     @property
     def base_name(self) -> str:
@@ -126,11 +128,11 @@ class MetricSpec:
 
 
 def _counter(
-    name: str, help_: str, labels: Sequence[str] = (), *, unit: str = "", category: str
+    name: str, help_: str, labels: Sequence[str] = (), *, unit: str = "", category: str, otel: str = ""
 ) -> MetricSpec:
     if not name.endswith("_total"):
         raise ValueError(f"counter {name!r} must end in _total")
-    return MetricSpec(name, "counter", help_, tuple(labels), unit, (), category)
+    return MetricSpec(name, "counter", help_, tuple(labels), unit, (), category, otel=otel)
 
 
 def _gauge(
@@ -146,9 +148,16 @@ def _gauge(
 
 
 def _histogram(
-    name: str, help_: str, labels: Sequence[str], buckets: tuple[float, ...], *, unit: str = "", category: str
+    name: str,
+    help_: str,
+    labels: Sequence[str],
+    buckets: tuple[float, ...],
+    *,
+    unit: str = "",
+    category: str,
+    otel: str = "",
 ) -> MetricSpec:
-    return MetricSpec(name, "histogram", help_, tuple(labels), unit, buckets, category)
+    return MetricSpec(name, "histogram", help_, tuple(labels), unit, buckets, category, otel=otel)
 
 
 def _summary(
@@ -160,6 +169,16 @@ def _summary(
 LLM_LABELS = ("model", "provider", "task_type")
 VARIANT_LABELS = ("experiment", "variant")
 ARM_LABELS = ("bandit", "arm")
+
+# Labels and their OpenTelemetry GenAI attributes (current; v1.3x where it differs), for the docs.
+OTEL_LABELS: Mapping[str, str] = {
+    "model": "`gen_ai.response.model`, else `gen_ai.request.model`",
+    "provider": "`gen_ai.provider.name` (well-known names; v1.3x: `gen_ai.system`)",
+    "operation": "`gen_ai.operation.name`",
+    "error_type": "`error.type`",
+    "finish_reason": "`gen_ai.response.finish_reasons` (one value per call here)",
+    "direction": "`gen_ai.token.type`",
+}
 
 SYSTEM = "System"
 MODEL = "Model"
@@ -173,12 +192,14 @@ LLM_REQUESTS = _counter(
     "LLM calls reported by the optimizer, successful or not (llm_request events).",
     LLM_LABELS,
     category=SYSTEM,
+    otel="the count of `gen_ai.client.operation.duration`",
 )
 LLM_REQUEST_ERRORS = _counter(
     "llmopt_llm_request_errors_total",
     "LLM calls that failed, by error type (llm_request events with status=error).",
     (*LLM_LABELS, "error_type"),
     category=SYSTEM,
+    otel="the count of `gen_ai.client.operation.duration` with `error.type`",
 )
 LLM_REQUEST_DURATION = _histogram(
     "llmopt_llm_request_duration_seconds",
@@ -187,24 +208,28 @@ LLM_REQUEST_DURATION = _histogram(
     LATENCY_BUCKETS_SECONDS,
     unit="seconds",
     category=SYSTEM,
+    otel="`gen_ai.client.operation.duration`",
 )
 LLM_TOKENS = _counter(
     "llmopt_llm_tokens_total",
     "Tokens processed by LLM calls; direction is input (prompt) or output (completion).",
     (*LLM_LABELS, "direction"),
     category=MODEL,
+    otel="the sum of `gen_ai.client.token.usage`; `direction` is `gen_ai.token.type`",
 )
 LLM_CACHED_TOKENS = _counter(
     "llmopt_llm_cached_tokens_total",
     "Input tokens read from the provider's prompt cache (a subset of direction=input).",
     LLM_LABELS,
     category=MODEL,
+    otel="span attribute `gen_ai.usage.cache_read.input_tokens`",
 )
 LLM_CACHE_WRITE_TOKENS = _counter(
     "llmopt_llm_cache_write_tokens_total",
     "Input tokens written to the provider's prompt cache (a subset of direction=input).",
     LLM_LABELS,
     category=MODEL,
+    otel="span attribute `gen_ai.usage.cache_creation.input_tokens`",
 )
 LLM_REASONING_TOKENS = _counter(
     "llmopt_llm_reasoning_tokens_total",
@@ -219,6 +244,7 @@ LLM_INPUT_TOKENS = _histogram(
     TOKEN_BUCKETS,
     unit="tokens",
     category=MODEL,
+    otel="`gen_ai.client.token.usage` with `gen_ai.token.type` input",
 )
 LLM_OUTPUT_TOKENS = _histogram(
     "llmopt_llm_output_tokens",
@@ -227,6 +253,7 @@ LLM_OUTPUT_TOKENS = _histogram(
     TOKEN_BUCKETS,
     unit="tokens",
     category=MODEL,
+    otel="`gen_ai.client.token.usage` with `gen_ai.token.type` output",
 )
 LLM_TIME_TO_FIRST_TOKEN = _histogram(
     "llmopt_llm_time_to_first_token_seconds",
@@ -235,6 +262,8 @@ LLM_TIME_TO_FIRST_TOKEN = _histogram(
     TTFT_BUCKETS_SECONDS,
     unit="seconds",
     category=SYSTEM,
+    otel="`gen_ai.client.operation.time_to_first_chunk`; "
+    "v1.3x: `gen_ai.server.time_to_first_token` (server side)",
 )
 LLM_TIME_PER_OUTPUT_TOKEN = _histogram(
     "llmopt_llm_time_per_output_token_seconds",
@@ -244,6 +273,8 @@ LLM_TIME_PER_OUTPUT_TOKEN = _histogram(
     TIME_PER_TOKEN_BUCKETS_SECONDS,
     unit="seconds",
     category=SYSTEM,
+    otel="`gen_ai.client.operation.time_per_output_chunk` (per chunk); "
+    "v1.3x: `gen_ai.server.time_per_output_token` (server side)",
 )
 LLM_PRICED_COST = _counter(
     "llmopt_llm_priced_cost_usd_total",
@@ -263,12 +294,14 @@ LLM_FINISH_REASONS = _counter(
     "LLM calls that reported why the model stopped, by finish_reason (length: cut at the token limit).",
     (*LLM_LABELS, "finish_reason"),
     category=MODEL,
+    otel="span attribute `gen_ai.response.finish_reasons`",
 )
 LLM_OPERATIONS = _counter(
     "llmopt_llm_operations_total",
     "LLM calls by operation (chat, text_completion, embeddings, generate_content, other).",
     ("model", "provider", "operation"),
     category=MODEL,
+    otel="`gen_ai.operation.name` on every GenAI metric",
 )
 LLM_REQUEST_TOKENS = _histogram(
     "llmopt_llm_request_tokens",

@@ -48,6 +48,7 @@ from app.events import (
     seconds,
 )
 from app.prices import PriceTable
+from app.providers import normalise_provider
 from app.snapshot import SNAPSHOT_GAUGES, SNAPSHOT_GAUGES_BY_NAME, Snapshot, Streamed
 from app.store import Exemplar, MetricStore
 from app.tracked import Tracked
@@ -173,7 +174,8 @@ class Recorder:
     # --- llm_request ---------------------------------------------------------------------------
     def _llm_request(self, e: LlmRequest, when: float, exemplar: Exemplar) -> None:
         store = self._store
-        labels = (e.model, e.provider, e.task_type)
+        provider = normalise_provider(e.provider)
+        labels = (e.model, provider, e.task_type)
         # Most updates share the label set: its series are found once (the hot path of ingest).
         by_labels = store.label_set(labels)
         by_labels[m.LLM_REQUESTS].inc(1.0, None)
@@ -191,11 +193,11 @@ class Recorder:
         if e.reasoning_tokens:
             by_labels[m.LLM_REASONING_TOKENS].inc(e.reasoning_tokens, None)
         if e.input_tokens or e.output_tokens:
-            served = (e.model, e.provider)
+            served = (e.model, provider)
             store.observe(m.LLM_REQUEST_TOKENS, served, e.input_tokens + e.output_tokens)
             store.observe(m.LLM_INPUT_TOKENS, served, e.input_tokens)
             store.observe(m.LLM_OUTPUT_TOKENS, served, e.output_tokens)
-        store.inc(m.LLM_OPERATIONS, (e.model, e.provider, e.operation))
+        store.inc(m.LLM_OPERATIONS, (e.model, provider, e.operation))
         if e.finish_reason is not None:
             store.inc(m.LLM_FINISH_REASONS, (*labels, e.finish_reason))
         if e.time_to_first_token_ms is not None:
@@ -205,7 +207,7 @@ class Recorder:
                 by_labels[m.LLM_TIME_PER_OUTPUT_TOKEN].observe(per_token, exemplar)
         cost = e.cost_usd
         if self._prices is not None:
-            price = self._prices.price(e.model, e.provider)
+            price = self._prices.price(e.model, provider)
             if price is None:
                 store.inc(m.UNPRICED_CALLS, (e.model,))
             else:
@@ -227,7 +229,7 @@ class Recorder:
         for dimension in QUALITY_DIMENSIONS:
             score = getattr(e, dimension)
             if score is not None:
-                store.observe(m.LLM_QUALITY_DIMENSION, (e.model, e.provider, dimension), score)
+                store.observe(m.LLM_QUALITY_DIMENSION, (e.model, provider, dimension), score)
         if e.experiment_id is not None and e.variant_id is not None:
             variant = (e.experiment_id, e.variant_id)
             store.inc(m.VARIANT_REQUESTS, variant)
@@ -443,7 +445,7 @@ class Recorder:
     # --- model_health --------------------------------------------------------------------------
     def _model_health(self, e: ModelHealth, when: float, exemplar: Exemplar) -> None:
         store = self._store
-        model = (e.model, e.provider)
+        model = (e.model, normalise_provider(e.provider))
         self._models.put(model, None, self._clock())
         store.set(m.MODEL_AVAILABLE, model, 1 if e.available else 0)
         store.inc(m.MODEL_HEALTH_CHECKS, (*model, "available" if e.available else "unavailable"))

@@ -5,7 +5,8 @@ served (``mixin/taxonomy.py``), with the recording rule that precomputes it (the
 
 from __future__ import annotations
 
-from app.metrics import ALL_METRICS, MetricSpec
+from app.metrics import ALL_METRICS, OTEL_LABELS, MetricSpec
+from app.providers import WELL_KNOWN
 from mixin.rules import RulesConfig, taxonomy_map
 from mixin.taxonomy import ROWS
 
@@ -26,13 +27,19 @@ def _metric_rows() -> list[str]:
     lines: list[str] = []
     for category in _CATEGORY_ORDER:
         specs = [spec for spec in ALL_METRICS if spec.category == category]
-        lines += [f"### {category}", "", "| metric | type | unit | labels | help |", "|---|---|---|---|---|"]
+        lines += [
+            f"### {category}",
+            "",
+            "| metric | type | unit | labels | help | OpenTelemetry GenAI |",
+            "|---|---|---|---|---|---|",
+        ]
         for spec in specs:
             help_text = spec.help
             if spec.buckets:
                 help_text += " Buckets: " + ", ".join(f"{bound:g}" for bound in spec.buckets) + "."
             lines.append(
-                f"| `{spec.name}` | {spec.kind} | {spec.unit or '—'} | {_labels(spec)} | {help_text} |"
+                f"| `{spec.name}` | {spec.kind} | {spec.unit or '—'} | {_labels(spec)} | {help_text} "
+                f"| {spec.otel or '—'} |"
             )
         lines.append("")
     return lines
@@ -56,6 +63,25 @@ def render(config: RulesConfig) -> dict[str, str]:
         "",
         *_metric_rows(),
         "The exporter also serves the standard `process_*` and `python_*` metrics of its own process.",
+        "",
+        "### Labels in OpenTelemetry's words",
+        "",
+        "The last column above names the OpenTelemetry GenAI metric (or span attribute) each metric",
+        "matches; these labels match these attributes. Providers are labelled with the conventions'",
+        "well-known names, whatever spelling an event uses:",
+        "",
+        "| label | OpenTelemetry GenAI attribute |",
+        "|---|---|",
+        *(f"| `{label}` | {attribute} |" for label, attribute in OTEL_LABELS.items()),
+        "",
+        "| provider label | also accepted as |",
+        "|---|---|",
+        *(
+            f"| `{name}` | {', '.join(f'`{spelling}`' for spelling in spellings) or '—'} |"
+            for name, spellings in WELL_KNOWN.items()
+        ),
+        "",
+        "Spellings compare lower-case, with `-`, ` ` and `_` alike; other provider names are kept as sent.",
         "",
         "## The taxonomy, field by field",
         "",
