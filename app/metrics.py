@@ -507,6 +507,22 @@ VARIANT_DURATION = _histogram(
     unit="seconds",
     category=OPTIMIZATION,
 )
+VARIANT_TIME_TO_FIRST_TOKEN = _histogram(
+    "llmopt_experiment_variant_time_to_first_token_seconds",
+    "Time to the first chunk of the streamed LLM calls served by each experiment variant.",
+    VARIANT_LABELS,
+    TTFT_BUCKETS_SECONDS,
+    unit="seconds",
+    category=OPTIMIZATION,
+)
+VARIANT_TIME_PER_OUTPUT_TOKEN = _histogram(
+    "llmopt_experiment_variant_time_per_output_token_seconds",
+    "Time per output token after the first, of the streamed LLM calls served by each experiment variant.",
+    VARIANT_LABELS,
+    TIME_PER_TOKEN_BUCKETS_SECONDS,
+    unit="seconds",
+    category=OPTIMIZATION,
+)
 VARIANT_DURATION_SQUARES = _counter(
     "llmopt_experiment_variant_request_duration_seconds_squares_total",
     "Sum of squared latencies (seconds squared) of the LLM calls served by each experiment variant.",

@@ -200,8 +200,10 @@ class Recorder:
         store.inc(m.LLM_OPERATIONS, (e.model, provider, e.operation))
         if e.finish_reason is not None:
             store.inc(m.LLM_FINISH_REASONS, (*labels, e.finish_reason))
+        first_token = per_token = None
         if e.time_to_first_token_ms is not None:
-            by_labels[m.LLM_TIME_TO_FIRST_TOKEN].observe(e.time_to_first_token_ms / 1000.0, exemplar)
+            first_token = e.time_to_first_token_ms / 1000.0
+            by_labels[m.LLM_TIME_TO_FIRST_TOKEN].observe(first_token, exemplar)
             if e.output_tokens >= 2:
                 per_token = (e.latency_ms - e.time_to_first_token_ms) / 1000.0 / (e.output_tokens - 1)
                 by_labels[m.LLM_TIME_PER_OUTPUT_TOKEN].observe(per_token, exemplar)
@@ -245,6 +247,10 @@ class Recorder:
             if e.quality is not None:
                 store.observe(m.VARIANT_QUALITY, variant, e.quality)
                 store.inc(m.VARIANT_QUALITY_SQUARES, variant, e.quality * e.quality)
+            if first_token is not None:
+                store.observe(m.VARIANT_TIME_TO_FIRST_TOKEN, variant, first_token)
+            if per_token is not None:
+                store.observe(m.VARIANT_TIME_PER_OUTPUT_TOKEN, variant, per_token)
         if e.arm_id is not None and e.parameter is not None and e.parameter_value is not None:
             self._set_arm_parameter((e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
 

@@ -786,6 +786,28 @@ def optimization(config: RulesConfig) -> Board:
             defaults={"min": 0, "max": 1, "thresholds": thresholds(RED, (0.5, YELLOW), (0.8, GREEN))},
         ),
     )
+    per_variant = (
+        timeseries(
+            "Time to first token per variant (p95)",
+            "95th percentile time to the first chunk of the streamed calls each variant served.",
+            "s",
+            q(
+                "histogram_quantile(0.95, sum by (experiment, variant, le) "
+                f"(rate({m.VARIANT_TIME_TO_FIRST_TOKEN.name}_bucket{{{experiment}}}[$__rate_interval])))",
+                "{{experiment}} / {{variant}}",
+            ),
+        ),
+        timeseries(
+            "Time per output token per variant (p50)",
+            "Median time per output token after the first, of the streamed calls each variant served.",
+            "s",
+            q(
+                "histogram_quantile(0.5, sum by (experiment, variant, le) "
+                f"(rate({m.VARIANT_TIME_PER_OUTPUT_TOKEN.name}_bucket{{{experiment}}}[$__rate_interval])))",
+                "{{experiment}} / {{variant}}",
+            ),
+        ),
+    )
     parameters = (
         timeseries(
             "Parameter values",
@@ -837,7 +859,7 @@ def optimization(config: RulesConfig) -> Board:
         "LLM Optimizer / Optimization Performance",
         "Is the optimizer getting better and cheaper? Running A/B tests and their leaders, variants "
         "compared, the bandit's choices and rewards, the cost trend, savings and parameter tuning.",
-        (headline, experiments, bandits, cost, variants, parameters),
+        (headline, experiments, bandits, cost, variants, per_variant, parameters),
         variables=(
             Variable(
                 "experiment",
@@ -1316,6 +1338,40 @@ def models(config: RulesConfig) -> Board:
             defaults={"min": 0, "max": 1},
         ),
     )
+    priced = (
+        timeseries(
+            "Spend: reported and by the price table",
+            "US dollars per hour by model: what the calls cost (as reported, or priced from the table "
+            "when they report nothing), and what the price table (prices_file) says they cost. Apart "
+            "lines mean the prices or the reported costs are off. Empty without a price table.",
+            "currencyUSD",
+            q(
+                f"sum by (model) (rate(llmopt_llm_cost_usd_total{{{model}}}[$__rate_interval])) * 3600",
+                "{{model}}",
+            ),
+            q(
+                f"sum by (model) (rate({m.LLM_PRICED_COST.name}{{{model}}}[$__rate_interval])) * 3600",
+                "{{model}} by the table",
+            ),
+            width=12,
+            custom={"axisLabel": "$/h"},
+        ),
+        timeseries(
+            "Cost mismatches and unpriced calls",
+            "Calls per second whose reported cost differs from the price table by more than its "
+            "tolerance, and calls of models the table has no price for, by model.",
+            "reqps",
+            q(
+                f"sum by (model) (rate({m.COST_MISMATCHES.name}{{{model}}}[$__rate_interval]))",
+                "{{model}} mismatch",
+            ),
+            q(
+                f"sum by (model) (rate({m.UNPRICED_CALLS.name}{{{model}}}[$__rate_interval]))",
+                "{{model}} unpriced",
+            ),
+            width=12,
+        ),
+    )
     quality = (
         timeseries(
             "Quality per model (1h)",
@@ -1461,7 +1517,7 @@ def models(config: RulesConfig) -> Board:
         "LLM Optimizer / Models & tokens",
         "How is each model doing? Calls, errors, latency, tokens, cost, prompt cache hits, quality and "
         "its dimensions, and health checks, per model.",
-        (traffic, usage, streaming, quality, health, totals),
+        (traffic, usage, streaming, priced, quality, health, totals),
         variables=(
             Variable(
                 "model",

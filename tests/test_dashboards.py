@@ -56,10 +56,12 @@ VARIABLES = {
     "running": simulate.RUNNING_EXPERIMENT,
     "bandit": "temperature",
 }
-# Queries that legitimately return nothing with minutes of history; they must still parse.
+# Queries that legitimately return nothing with minutes of history (or with the simulated traffic);
+# they must still parse.
 NEEDS_HISTORY = {
     ("llmopt-system-health", "Request rate, now and a day ago", "B"): "the same curve a day earlier",
     ("llmopt-optimization", "Spend, day over day", "A"): "compares the last 24 hours with the 24 before",
+    ("llmopt-models", "Cost mismatches and unpriced calls", "B"): "every simulated model has a price",
 }
 
 Dashboard = dict[str, Any]
@@ -511,6 +513,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
     }
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     exporter = [str(EXPORTER), "--host", "127.0.0.1", "--port", str(exporter_port)]
+    # With the example price table, so the panels comparing reported and table costs have data.
+    prices = {"LLMOPT_PRICES_FILE": str(ROOT / "deploy" / "prices.example.yml")}
     server = [
         PROMETHEUS,
         f"--config.file={tmp / 'prometheus.yml'}",
@@ -527,7 +531,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
         return float(result[0]["value"][1]) if result else -1.0
 
     with (
-        running(exporter, f"{exporter_url}/readyz", tmp / "exporter.log"),
+        running(exporter, f"{exporter_url}/readyz", tmp / "exporter.log", env=prices),
         running(server, f"{base}/-/ready", tmp / "prometheus.log"),
     ):
         first = _simulate(exporter_url, seed=7)

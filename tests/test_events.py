@@ -89,6 +89,8 @@ EXPECTED: dict[str, dict[SampleKey, float]] = {
         key("llmopt_experiment_variant_cost_usd_squares_total", **VARIANT): 0.00039**2,
         **histogram(m.VARIANT_DURATION, VARIANT, 0.8425),
         key("llmopt_experiment_variant_request_duration_seconds_squares_total", **VARIANT): 0.8425**2,
+        **histogram(m.VARIANT_TIME_TO_FIRST_TOKEN, VARIANT, 0.31),
+        **histogram(m.VARIANT_TIME_PER_OUTPUT_TOKEN, VARIANT, (0.8425 - 0.31) / 349),
         key(
             "llmopt_bandit_arm_parameter_value", bandit="temperature", arm="t0.7", parameter="temperature"
         ): 0.7,
