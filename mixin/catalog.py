@@ -55,6 +55,7 @@ def render(config: RulesConfig) -> dict[str, str]:
         "counters end in `_total` (rate() them); gauges hold state; histograms and summaries expose",
         "`_bucket`/`_sum`/`_count`. Labels come only from bounded sets: ids of users, requests and traces",
         "never become labels. Trace ids travel as exemplars on `llmopt_llm_request_duration_seconds`,",
+        "`llmopt_llm_time_to_first_token_seconds`, `llmopt_llm_time_per_output_token_seconds`,",
         "`llmopt_llm_cost_usd_total`, `llmopt_llm_quality_score`, `llmopt_llm_request_errors_total` and",
         "`llmopt_log_events_total` (OpenMetrics scrapes only).",
         "Quality scores keep their 0-100 scale.",
