@@ -39,6 +39,17 @@ _CANONICAL: dict[str, str] = {
 }
 
 
+# Names as sent -> their label, found once per name (ingest asks for every LLM call); bounded, as
+# names come from clients.
+_SEEN: dict[str, str] = {}
+_SEEN_LIMIT = 10_000
+
+
 def normalise_provider(name: str) -> str:
     """The well-known name of a provider, or ``name`` as sent when it is not one of them."""
-    return _CANONICAL.get(_key(name), name)
+    found = _SEEN.get(name)
+    if found is None:
+        found = _CANONICAL.get(_key(name), name)
+        if len(_SEEN) < _SEEN_LIMIT:
+            _SEEN[name] = found
+    return found
