@@ -193,10 +193,10 @@ class Recorder:
         if e.reasoning_tokens:
             by_labels[m.LLM_REASONING_TOKENS].inc(e.reasoning_tokens, None)
         if e.input_tokens or e.output_tokens:
-            served = (e.model, provider)
-            store.observe(m.LLM_REQUEST_TOKENS, served, e.input_tokens + e.output_tokens)
-            store.observe(m.LLM_INPUT_TOKENS, served, e.input_tokens)
-            store.observe(m.LLM_OUTPUT_TOKENS, served, e.output_tokens)
+            by_served = store.label_set((e.model, provider))
+            by_served[m.LLM_REQUEST_TOKENS].observe(e.input_tokens + e.output_tokens, None)
+            by_served[m.LLM_INPUT_TOKENS].observe(e.input_tokens, None)
+            by_served[m.LLM_OUTPUT_TOKENS].observe(e.output_tokens, None)
         store.inc(m.LLM_OPERATIONS, (e.model, provider, e.operation))
         if e.finish_reason is not None:
             store.inc(m.LLM_FINISH_REASONS, (*labels, e.finish_reason))
@@ -233,24 +233,23 @@ class Recorder:
             if score is not None:
                 store.observe(m.LLM_QUALITY_DIMENSION, (e.model, provider, dimension), score)
         if e.experiment_id is not None and e.variant_id is not None:
-            variant = (e.experiment_id, e.variant_id)
-            store.inc(m.VARIANT_REQUESTS, variant)
-            if e.status == "error":
-                store.inc(m.VARIANT_ERRORS, variant)
-            else:
-                store.touch(m.VARIANT_ERRORS, variant)
-            store.inc(m.VARIANT_COST, variant, cost)
-            store.inc(m.VARIANT_COST_SQUARES, variant, cost * cost)
+            # The variant's sufficient statistics, all under one label set.
+            by_variant = store.label_set((e.experiment_id, e.variant_id))
+            by_variant[m.VARIANT_REQUESTS].inc(1.0, None)
+            # Failures start at zero with the variant's first call, so rates see the first one.
+            by_variant[m.VARIANT_ERRORS].inc(1.0 if e.status == "error" else 0.0, None)
+            by_variant[m.VARIANT_COST].inc(cost, None)
+            by_variant[m.VARIANT_COST_SQUARES].inc(cost * cost, None)
             latency = e.latency_ms / 1000.0
-            store.observe(m.VARIANT_DURATION, variant, latency)
-            store.inc(m.VARIANT_DURATION_SQUARES, variant, latency * latency)
+            by_variant[m.VARIANT_DURATION].observe(latency, None)
+            by_variant[m.VARIANT_DURATION_SQUARES].inc(latency * latency, None)
             if e.quality is not None:
-                store.observe(m.VARIANT_QUALITY, variant, e.quality)
-                store.inc(m.VARIANT_QUALITY_SQUARES, variant, e.quality * e.quality)
+                by_variant[m.VARIANT_QUALITY].observe(e.quality, None)
+                by_variant[m.VARIANT_QUALITY_SQUARES].inc(e.quality * e.quality, None)
             if first_token is not None:
-                store.observe(m.VARIANT_TIME_TO_FIRST_TOKEN, variant, first_token)
+                by_variant[m.VARIANT_TIME_TO_FIRST_TOKEN].observe(first_token, None)
             if per_token is not None:
-                store.observe(m.VARIANT_TIME_PER_OUTPUT_TOKEN, variant, per_token)
+                by_variant[m.VARIANT_TIME_PER_OUTPUT_TOKEN].observe(per_token, None)
         if e.arm_id is not None and e.parameter is not None and e.parameter_value is not None:
             self._set_arm_parameter((e.bandit_id, e.arm_id, e.parameter), e.parameter_value)
 
