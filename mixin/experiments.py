@@ -128,8 +128,9 @@ def compared(q: Promql, config: RulesConfig) -> tuple[Compared, ...]:
             True,
             "share of thumbs that were up",
             "percentunit",
-            _sum(q, m.FEEDBACK_THUMBS),
-            _sum(q, m.FEEDBACK_THUMBS, match='rating="up"'),
+            # Feedback outside any experiment has an empty experiment label: left out.
+            _sum(q, m.FEEDBACK_THUMBS, match='experiment!=""'),
+            _sum(q, m.FEEDBACK_THUMBS, match='experiment!="", rating="up"'),
         ),
     )
 
