@@ -39,24 +39,9 @@ LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
     40.96,
     81.92,
 )
-# Time to the first chunk of a streamed answer: the latency boundaries with the 2 s time-to-first-
-# token SLO threshold added (slos.time_to_first_token.threshold_seconds must be one of them).
-TTFT_BUCKETS_SECONDS: tuple[float, ...] = (
-    0.01,
-    0.02,
-    0.04,
-    0.08,
-    0.16,
-    0.32,
-    0.64,
-    1.0,
-    1.28,
-    2.0,
-    2.56,
-    5.0,
-    10.24,
-    20.48,
-)
+# Time to the first chunk of a streamed answer: the latency boundaries up to 20.48 s with the 2 s
+# time-to-first-token SLO threshold added (slos.ttft.threshold_seconds must be one of them).
+TTFT_BUCKETS_SECONDS: tuple[float, ...] = tuple(sorted({*LATENCY_BUCKETS_SECONDS[:-2], 2.0}))
 # OpenTelemetry GenAI advice for time per output chunk, with finer bounds below 10 ms for fast models.
 TIME_PER_TOKEN_BUCKETS_SECONDS: tuple[float, ...] = (
     0.001,

@@ -181,7 +181,8 @@ class Recorder:
         by_labels[m.LLM_REQUESTS].inc(1.0, None)
         if e.status == "error":
             store.inc(m.LLM_REQUEST_ERRORS, (*labels, e.error_type or "unknown"), exemplar=exemplar)
-        by_labels[m.LLM_REQUEST_DURATION].observe(e.latency_ms / 1000.0, exemplar)
+        latency = e.latency_ms / 1000.0
+        by_labels[m.LLM_REQUEST_DURATION].observe(latency, exemplar)
         if e.input_tokens:
             store.inc(m.LLM_TOKENS, (*labels, "input"), e.input_tokens)
         if e.output_tokens:
@@ -240,7 +241,6 @@ class Recorder:
             by_variant[m.VARIANT_ERRORS].inc(1.0 if e.status == "error" else 0.0, None)
             by_variant[m.VARIANT_COST].inc(cost, None)
             by_variant[m.VARIANT_COST_SQUARES].inc(cost * cost, None)
-            latency = e.latency_ms / 1000.0
             by_variant[m.VARIANT_DURATION].observe(latency, None)
             by_variant[m.VARIANT_DURATION_SQUARES].inc(latency * latency, None)
             if e.quality is not None:
