@@ -241,15 +241,13 @@ def load_config(path: Path) -> RulesConfig:
         )
         raise ConfigError(f"{path}: {problems}") from err
     # An SLI over a threshold reads the bucket at the threshold: it must be one.
-    for key, threshold, spec in (
-        ("latency", config.slos.latency.threshold_seconds, m.LLM_REQUEST_DURATION),
-        ("ttft", config.slos.ttft.threshold_seconds, m.LLM_TIME_TO_FIRST_TOKEN),
-    ):
-        if threshold not in spec.buckets:
+    for slo in budget_slos(config):
+        spec = slo.histogram
+        if spec is not None and slo.threshold_seconds not in spec.buckets:
             bounds = ", ".join(bucket_bound(bound) for bound in spec.buckets)
             raise ConfigError(
-                f"{path}: slos.{key}.threshold_seconds: {threshold} is not a bucket boundary of "
-                f"{spec.name} ({bounds})"
+                f"{path}: slos.{slo.name}.threshold_seconds: {slo.threshold_seconds} is not a bucket "
+                f"boundary of {spec.name} ({bounds})"
             )
     return config
 
@@ -866,13 +864,16 @@ def _incidents_group(q: Promql) -> Group:
 
 @dataclass(frozen=True)
 class BudgetSlo:
-    """An SLO with an error budget: availability or latency."""
+    """An SLO with an error budget: availability, or calls within a threshold of a histogram
+    (``histogram`` and ``threshold_seconds``: latency, time to first token)."""
 
     name: str
     objective: float
     window: str
     statement: str
     bad_calls: str
+    histogram: MetricSpec | None = None
+    threshold_seconds: float = 0.0
 
     @property
     def budget(self) -> float:
@@ -896,6 +897,8 @@ def budget_slos(config: RulesConfig) -> tuple[BudgetSlo, ...]:
             f"{percent(slos.latency.objective)} of LLM calls within {num(slos.latency.threshold_seconds)}s, "
             f"over {slos.latency.window}",
             f"LLM calls slower than {num(slos.latency.threshold_seconds)}s",
+            m.LLM_REQUEST_DURATION,
+            slos.latency.threshold_seconds,
         ),
         BudgetSlo(
             "ttft",
@@ -904,6 +907,8 @@ def budget_slos(config: RulesConfig) -> tuple[BudgetSlo, ...]:
             f"{percent(slos.ttft.objective)} of streamed LLM calls get their first token within "
             f"{num(slos.ttft.threshold_seconds)}s, over {slos.ttft.window}",
             f"streamed LLM calls whose first token took longer than {num(slos.ttft.threshold_seconds)}s",
+            m.LLM_TIME_TO_FIRST_TOKEN,
+            slos.ttft.threshold_seconds,
         ),
     )
 
@@ -994,18 +999,15 @@ def _is_slow(window: str) -> bool:
     return seconds(window) >= seconds("1d")
 
 
-def _bad_ratio(q: Promql, config: RulesConfig, slo: BudgetSlo, window: str) -> str:
+def _bad_ratio(q: Promql, slo: BudgetSlo, window: str) -> str:
     """Share of LLM calls that count against the SLO over a window."""
-    if slo.name == "availability":
+    if slo.histogram is None:
         requests = q.rate(m.LLM_REQUESTS, window)
         return f"{_or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)}\n/\n{requests}"
-    spec, threshold = (
-        (m.LLM_TIME_TO_FIRST_TOKEN, config.slos.ttft.threshold_seconds)
-        if slo.name == "ttft"
-        else (m.LLM_REQUEST_DURATION, config.slos.latency.threshold_seconds)
+    calls = q.rate(slo.histogram, window, suffix="_count")
+    fast = q.rate(
+        slo.histogram, window, suffix="_bucket", match=f'le="{bucket_bound(slo.threshold_seconds)}"'
     )
-    calls = q.rate(spec, window, suffix="_count")
-    fast = q.rate(spec, window, suffix="_bucket", match=f'le="{bucket_bound(threshold)}"')
     return f"{block(calls, '-', fast)}\n/\n{calls}"
 
 
@@ -1026,7 +1028,7 @@ def _slo_groups(q: Promql, config: RulesConfig) -> tuple[Group, ...]:
             target.append(
                 Recording(
                     errors,
-                    _bad_ratio(q, config, slo, window),
+                    _bad_ratio(q, slo, window),
                     comment=f"{slo.name.capitalize()} SLO: share of {slo.bad_calls} over {window}.",
                 )
             )

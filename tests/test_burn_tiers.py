@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app import metrics as m
 from mixin import rules
 from tests.processes import PROMTOOL
 
@@ -33,19 +32,14 @@ TIERS = [(slo, tier) for slo in rules.budget_slos(CONFIG) for tier in rules.burn
 def _bad_calls_series(slo: rules.BudgetSlo, bad: list[int], total: list[int]) -> list[dict[str, str]]:
     """The input series of ``slo`` whose bad calls are ``bad`` of ``total`` (cumulative, per sample)."""
     labels = 'job="llmopt-exporter", instance="a:9477", model="m", provider="p", task_type="chat"'
-    if slo.name == "availability":
+    if slo.histogram is None:
         good_or_bad = (
             f'llmopt_llm_request_errors_total{{{labels}, error_type="timeout"}}',
             " ".join(map(str, bad)),
         )
         calls = f"llmopt_llm_requests_total{{{labels}}}"
     else:
-        spec, threshold_seconds = (
-            (m.LLM_TIME_TO_FIRST_TOKEN, CONFIG.slos.ttft.threshold_seconds)
-            if slo.name == "ttft"
-            else (m.LLM_REQUEST_DURATION, CONFIG.slos.latency.threshold_seconds)
-        )
-        threshold = rules.bucket_bound(threshold_seconds)
+        spec, threshold = slo.histogram, rules.bucket_bound(slo.threshold_seconds)
         good_or_bad = (
             f'{spec.name}_bucket{{{labels}, le="{threshold}"}}',
             " ".join(str(t - b) for t, b in zip(total, bad, strict=True)),
