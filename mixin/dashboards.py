@@ -47,11 +47,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict, Union, Unpack
+from typing import Literal, TypedDict, Union, Unpack, get_args
 
 from app import metrics as m
-from mixin import experiments, rules
 from mixin import recorded as rec
+from mixin import rules
 from mixin.rules import RulesConfig
 
 DASHBOARDS_DIR = "grafana/dashboards"
@@ -253,6 +253,22 @@ def table_panel(
     title: str, description: str, unit: str, *queries: Query, **fields: Unpack[PanelFields]
 ) -> Panel:
     return _panel("table", title, description, unit, queries, fields)
+
+
+def merged_columns(columns: Mapping[str, str], *hidden: str) -> tuple[Json, ...]:
+    """Table transformations: join the queries on their labels, then show ``columns`` (field ->
+    title) in their order; the time and the ``hidden`` fields are left out."""
+    return (
+        {"id": "merge", "options": {}},
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": {"Time": True, **dict.fromkeys(hidden, True)},
+                "indexByName": {name: index for index, name in enumerate(columns)},
+                "renameByName": dict(columns),
+            },
+        },
+    )
 
 
 def percent_change(colour_mode: str = "standard") -> Json:
@@ -506,17 +522,7 @@ def _experiment_table() -> Panel:
             "sortBy": [{"displayName": "Progress", "desc": True}],
         },
         defaults={"decimals": 1, "custom": {"align": "auto", "cellOptions": {"type": "auto"}}},
-        transformations=(
-            {"id": "merge", "options": {}},
-            {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True, "Value #B": True},
-                    "indexByName": {name: index for index, name in enumerate(columns)},
-                    "renameByName": dict(columns),
-                },
-            },
-        ),
+        transformations=merged_columns(columns, "Value #B"),
         overrides=(
             override("Progress", custom__cellOptions={"type": "gauge", "mode": "basic"}, min=0, max=1),
             override(
@@ -655,21 +661,8 @@ def optimization(config: RulesConfig) -> Board:
                 "sortBy": [{"displayName": "Mean", "desc": True}],
             },
             defaults={"decimals": 3, "custom": {"align": "auto", "cellOptions": {"type": "auto"}}},
-            transformations=(
-                {"id": "merge", "options": {}},
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True},
-                        "indexByName": {"arm": 0, "Value #B": 1, "Value #A": 2, "Value #C": 3},
-                        "renameByName": {
-                            "arm": "Arm",
-                            "Value #A": "Mean",
-                            "Value #B": "95 % low",
-                            "Value #C": "95 % high",
-                        },
-                    },
-                },
+            transformations=merged_columns(
+                {"arm": "Arm", "Value #B": "95 % low", "Value #A": "Mean", "Value #C": "95 % high"}
             ),
             overrides=(
                 override(
@@ -885,7 +878,7 @@ def experiment_checks(config: RulesConfig) -> Board:
     level = rules.percent(checks.confidence)
     running = 'experiment="$running"'
     primary = checks.primary_metric
-    metric_names = ", ".join(metric.name for metric in experiments.compared(rules.Promql(()), config))
+    metric_names = ", ".join(get_args(rules.ExperimentMetric))
     split = (
         stat(
             "Sample ratio",
@@ -949,17 +942,7 @@ def experiment_checks(config: RulesConfig) -> Board:
             width=14,
             options={"showHeader": True, "cellHeight": "sm"},
             defaults={"decimals": 4, "custom": {"align": "auto", "cellOptions": {"type": "auto"}}},
-            transformations=(
-                {"id": "merge", "options": {}},
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True, "experiment": True},
-                        "indexByName": {name: index for index, name in enumerate(columns)},
-                        "renameByName": dict(columns),
-                    },
-                },
-            ),
+            transformations=merged_columns(columns, "experiment"),
             overrides=(
                 override(
                     "Verdict",
@@ -1428,17 +1411,7 @@ def models(config: RulesConfig) -> Board:
             ),
             options={"showHeader": True, "cellHeight": "sm"},
             defaults={"custom": {"align": "auto", "cellOptions": {"type": "auto"}}},
-            transformations=(
-                {"id": "merge", "options": {}},
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True},
-                        "indexByName": {name: index for index, name in enumerate(health_columns)},
-                        "renameByName": dict(health_columns),
-                    },
-                },
-            ),
+            transformations=merged_columns(health_columns),
             overrides=(
                 override(
                     "Available",
