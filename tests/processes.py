@@ -12,10 +12,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+import yaml
 
 EXPORTER = Path(sys.executable).parent / "llmopt-exporter"
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -109,3 +113,52 @@ def exporter_process(tmp_path: Path, *args: str, env: dict[str, str] | None = No
     argv = [str(EXPORTER), "--host", "127.0.0.1", "--port", str(port), *args]
     with running(argv, f"{url}/readyz", tmp_path / f"exporter-{port}.log", env=env):
         yield url
+
+
+def wait_until(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
+    """Poll ``check`` until it returns something other than None."""
+    deadline = time.monotonic() + timeout
+    while (result := check()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {timeout} s")
+        time.sleep(0.1)
+    return result
+
+
+@contextlib.contextmanager
+def exporter_and_prometheus(tmp: Path, rule_files: Mapping[str, str], job: str) -> Iterator[tuple[str, str]]:
+    """A real exporter and a real Prometheus that scrapes it and evaluates ``rule_files`` (name ->
+    text) every second; yields their base URLs."""
+    for name, text in rule_files.items():
+        (tmp / name).write_text(text, encoding="utf-8")
+    exporter, prometheus = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": list(rule_files),
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [exporter]}]}],
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    host, port = exporter.split(":")
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            running(
+                [str(EXPORTER), "--host", host, "--port", port],
+                f"http://{exporter}/readyz",
+                tmp / "exporter.log",
+                # Scrapes every second would bury everything else in the log.
+                env={"LLMOPT_ACCESS_LOG": "false"},
+            )
+        )
+        stack.enter_context(
+            running(
+                [
+                    PROMETHEUS,
+                    f"--config.file={tmp / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp / 'data'}",
+                    f"--web.listen-address={prometheus}",
+                ],
+                f"http://{prometheus}/-/ready",
+                tmp / "prometheus.log",
+            )
+        )
+        yield f"http://{exporter}", f"http://{prometheus}"

@@ -21,7 +21,7 @@ import re
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from mixin import rules
-from tests.processes import ALERTMANAGER, EXPORTER, PROMETHEUS, free_port, running
+from tests.processes import ALERTMANAGER, EXPORTER, PROMETHEUS, free_port, running, wait_until
 from tests.receivers import Delivery, HttpReceiver, SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,16 +135,6 @@ def _write_yaml(path: Path, document: Any) -> Path:
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
-
-
-def _wait(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    """Poll ``check`` until it returns something other than None."""
-    deadline = time.monotonic() + timeout
-    while (result := check()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout} s")
-        time.sleep(0.1)
-    return result
 
 
 @dataclass(frozen=True)
@@ -263,8 +253,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
             )
         )
         # Prometheus applies discovered targets and Alertmanagers every 5 s.
-        _wait(lambda: chain.query("llmopt_llm_request_errors_total") or None, "the first scrape")
-        _wait(
+        wait_until(lambda: chain.query("llmopt_llm_request_errors_total") or None, "the first scrape")
+        wait_until(
             lambda: (
                 _get_json(f"{chain.prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"] or None
             ),
@@ -370,7 +360,7 @@ def test_a_slow_calls_trace_id_is_an_exemplar(chain: Chain) -> None:
         ]
         return found or None
 
-    [(series, exemplar)] = _wait(exemplars, f"an exemplar with trace_id {trace_id}")
+    [(series, exemplar)] = wait_until(exemplars, f"an exemplar with trace_id {trace_id}")
     assert series == {
         "__name__": "llmopt_llm_request_duration_seconds_bucket",
         "instance": chain.exporter.removeprefix("http://"),
@@ -399,7 +389,7 @@ def test_a_warning_is_inhibited_while_its_critical_fires(chain: Chain) -> None:
                 return alert, [labels_of[fingerprint] for fingerprint in status["inhibitedBy"]]
         return None
 
-    warning, inhibitors = _wait(suppressed_warning, "LLMOptHighLatency suppressed in Alertmanager")
+    warning, inhibitors = wait_until(suppressed_warning, "LLMOptHighLatency suppressed in Alertmanager")
     seen_at = time.monotonic()
     assert warning["labels"] == {
         "alertname": "LLMOptHighLatency",

@@ -11,22 +11,22 @@ and that variant then declared the winner (unsupported winner).
 
 from __future__ import annotations
 
-import contextlib
 import copy
+import functools
 import json
 import math
 import subprocess
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
 import yaml
 from llmopt_client import experiment_decision
+from llmopt_client.halt import query
 from scipy import stats
 
 from app import metrics as m
@@ -36,7 +36,7 @@ from mixin import recorded as rec
 from mixin import stats as mixin_stats
 from tests import experiment_truth as truth
 from tests.conftest import make_exporter
-from tests.processes import EXPORTER, PROMETHEUS, PROMTOOL, free_port, running
+from tests.processes import PROMTOOL, exporter_and_prometheus, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = rules.load_config(ROOT / "alerts" / "tests" / "config.yml")
@@ -46,7 +46,8 @@ METRICS = ("quality", "cost", "latency", "errors", "slow_calls", "thumbs_up")
 RELATIVE = 1e-6
 COPY = f"{truth.EXPERIMENT}-kept"
 GROWING = 'experiment="growing"'
-T = TypeVar("T")
+# Alerts and rules through a live Prometheus: a generous wait for a slow machine.
+_wait = functools.partial(wait_until, timeout=60.0)
 
 SAMPLES = truth.simulate()
 
@@ -153,8 +154,7 @@ def test_the_rules_carry_every_critical_value_of_the_config() -> None:
 
 def _exposition_series() -> list[dict[str, str]]:
     """The experiment's series as a real exporter exposes them, as promtool input (constant)."""
-    with contextlib.ExitStack() as stack:
-        exporter = stack.enter_context(contextlib.contextmanager(make_exporter)())
+    for exporter in make_exporter():
         assert exporter.post({"events": [truth.start_event()]}).status_code == 200
         for samples in SAMPLES.values():
             for start in range(0, len(samples.events), 1000):
@@ -173,9 +173,28 @@ def _exposition_series() -> list[dict[str, str]]:
     return series
 
 
-def test_promtool_records_what_scipy_computes(tmp_path: Path) -> None:
+def promtool_passes(tmp_path: Path, series: list[dict[str, str]], checks: list[dict[str, Any]]) -> None:
+    """promtool runs ``checks`` (promql_expr_test cases) over ``series`` (1m apart) against the
+    recording rules of the test config, and they all pass."""
     for name, text in rules.render(CONFIG).items():
         (tmp_path / name).write_text(text, encoding="utf-8")
+    test = {
+        "rule_files": [rules.RECORDING_FILE],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}],
+    }
+    (tmp_path / "rules.test.yml").write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
+    result = subprocess.run(
+        [PROMTOOL, "test", "rules", "rules.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def test_promtool_records_what_scipy_computes(tmp_path: Path) -> None:
     checks = []
     for selector, value, is_exact in expectations():
         expr = f"sum({selector})" if is_exact else f"sum(round({selector} / {value!r}, {RELATIVE}))"
@@ -186,17 +205,7 @@ def test_promtool_records_what_scipy_computes(tmp_path: Path) -> None:
                 "exp_samples": [{"labels": "{}", "value": value if is_exact else 1}],
             }
         )
-    test = {
-        "rule_files": [rules.RECORDING_FILE],
-        "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": _exposition_series(), "promql_expr_test": checks}],
-    }
-    path = tmp_path / "truth.test.yml"
-    path.write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
-    result = subprocess.run(
-        [PROMTOOL, "test", "rules", path.name], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    promtool_passes(tmp_path, _exposition_series(), checks)
 
 
 # --- A live Prometheus over a real exporter ------------------------------------------------------
@@ -205,15 +214,6 @@ def test_promtool_records_what_scipy_computes(tmp_path: Path) -> None:
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
-
-
-def _wait(check: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while (result := check()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout} s")
-        time.sleep(0.2)
-    return result
 
 
 class Live:
@@ -231,8 +231,7 @@ class Live:
                 assert response.status == 200
 
     def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
-        url = f"{self.prometheus}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-        return [(item["metric"], float(item["value"][1])) for item in _get(url)["data"]["result"]]
+        return query(self.prometheus, promql, timeout=10)
 
     def firing(self, alertname: str) -> list[dict[str, str]]:
         return [
@@ -275,44 +274,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     config = copy.deepcopy(document)
     config["experiments"]["sample_ratio_mismatch"]["for"] = "0s"
     config["experiments"]["guardrail"]["for"] = "0s"
-    for name, text in rules.render(rules.RulesConfig.model_validate(config)).items():
-        (tmp / name).write_text(text, encoding="utf-8")
-    exporter, prometheus = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    (tmp / "prometheus.yml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [rules.RECORDING_FILE, rules.ALERTING_FILE],
-                "scrape_configs": [
-                    {"job_name": CONFIG.exporter_job, "static_configs": [{"targets": [exporter]}]}
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
-    host, port = exporter.split(":")
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            running(
-                [str(EXPORTER), "--host", host, "--port", port],
-                f"http://{exporter}/readyz",
-                tmp / "exporter.log",
-                env={"LLMOPT_ACCESS_LOG": "false"},
-            )
-        )
-        stack.enter_context(
-            running(
-                [
-                    PROMETHEUS,
-                    f"--config.file={tmp / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp / 'data'}",
-                    f"--web.listen-address={prometheus}",
-                ],
-                f"http://{prometheus}/-/ready",
-                tmp / "prometheus.log",
-            )
-        )
-        chain = Live(f"http://{exporter}", f"http://{prometheus}")
+    rendered = rules.render(rules.RulesConfig.model_validate(config))
+    loaded = {name: rendered[name] for name in (rules.RECORDING_FILE, rules.ALERTING_FILE)}
+    with exporter_and_prometheus(tmp, loaded, CONFIG.exporter_job) as (exporter, prometheus):
+        chain = Live(exporter, prometheus)
         chain.post([truth.start_event(), *(e for samples in SAMPLES.values() for e in samples.events)])
         # The same experiment under another id, for the client's reading (never completed).
         chain.post(
@@ -486,19 +451,4 @@ def test_the_decide_signal_turns_1_when_the_interval_first_excludes_zero(tmp_pat
         {"expr": decision, "eval_time": f"{k}m", "exp_samples": [{"labels": "{}", "value": int(k >= first)}]}
         for k in range(steps)
     ]
-    test = {
-        "rule_files": [rules.RECORDING_FILE],
-        "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}],
-    }
-    for name, text in rules.render(CONFIG).items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    (tmp_path / "growing.test.yml").write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
-    result = subprocess.run(
-        [PROMTOOL, "test", "rules", "growing.test.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    promtool_passes(tmp_path, series, checks)

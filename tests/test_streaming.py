@@ -9,28 +9,24 @@ the quantile of the batch's own buckets.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import random
-import time
-import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import yaml
+from llmopt_client.halt import query
 
 from app import metrics as m
 from mixin import recorded as rec
 from mixin import rules
-from tests.processes import EXPORTER, PROMETHEUS, free_port, running
+from tests.processes import exporter_and_prometheus, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = rules.load_config(ROOT / "alerts" / "tests" / "config.yml")
-T = TypeVar("T")
 
 RNG = random.Random(20261204)
 # Streamed calls: first token after 50 ms to 4 s, 2 to 400 output tokens at 5 to 40 ms each.
@@ -69,84 +65,39 @@ def histogram_quantile(q: float, values: list[float], bounds: tuple[float, ...])
     return start + (bounds[b] - start) * (rank - below) / (counts[b] - below)
 
 
-def _wait(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while (result := check()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout} s")
-        time.sleep(0.2)
-    return result
-
-
 @pytest.fixture(scope="module")
 def chain(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[[str], list[tuple[dict[str, str], float]]]]:
     tmp = tmp_path_factory.mktemp("streaming")
-    for name, text in rules.render(CONFIG).items():
-        (tmp / name).write_text(text, encoding="utf-8")
-    exporter, prometheus = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    (tmp / "prometheus.yml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [rules.RECORDING_FILE],
-                "scrape_configs": [
-                    {"job_name": CONFIG.exporter_job, "static_configs": [{"targets": [exporter]}]}
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
-    host, port = exporter.split(":")
+    recording = {rules.RECORDING_FILE: rules.render(CONFIG)[rules.RECORDING_FILE]}
+    with exporter_and_prometheus(tmp, recording, CONFIG.exporter_job) as (exporter, prometheus):
 
-    def query(expr: str) -> list[tuple[dict[str, str], float]]:
-        url = f"http://{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            result = json.loads(response.read())["data"]["result"]
-        return [(item["metric"], float(item["value"][1])) for item in result]
+        def ask(expr: str) -> list[tuple[dict[str, str], float]]:
+            return query(prometheus, expr, timeout=10)
 
-    def post() -> None:
-        request = urllib.request.Request(
-            f"http://{exporter}/v1/events",
-            data=json.dumps({"events": _events()}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 200
-
-    count = f"sum({m.LLM_TIME_TO_FIRST_TOKEN.name}_count)"
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            running(
-                [str(EXPORTER), "--host", host, "--port", port],
-                f"http://{exporter}/readyz",
-                tmp / "exporter.log",
-                env={"LLMOPT_ACCESS_LOG": "false"},
+        def post() -> None:
+            request = urllib.request.Request(
+                f"{exporter}/v1/events",
+                data=json.dumps({"events": _events()}).encode(),
+                headers={"Content-Type": "application/json"},
             )
-        )
-        stack.enter_context(
-            running(
-                [
-                    PROMETHEUS,
-                    f"--config.file={tmp / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp / 'data'}",
-                    f"--web.listen-address={prometheus}",
-                ],
-                f"http://{prometheus}/-/ready",
-                tmp / "prometheus.log",
-            )
-        )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+
+        count = f"sum({m.LLM_TIME_TO_FIRST_TOKEN.name}_count)"
         post()
-        _wait(lambda: query(f"{count} == {len(CALLS)}") or None, "the first batch scraped")
+        wait_until(lambda: ask(f"{count} == {len(CALLS)}") or None, "the first batch scraped")
         post()
-        scraped = _wait(lambda: query(f"timestamp({count} == {2 * len(CALLS)})") or None, "the second batch")
+        scraped = wait_until(
+            lambda: ask(f"timestamp({count} == {2 * len(CALLS)})") or None, "the second batch"
+        )
         seen = scraped[0][1]
-        _wait(
-            lambda: query(f"timestamp({rec.OUTPUT_TOKENS_PER_SECOND5M.selector}) > {seen + 1}") or None,
+        wait_until(
+            lambda: ask(f"timestamp({rec.OUTPUT_TOKENS_PER_SECOND5M.selector}) > {seen + 1}") or None,
             "a rule evaluation after the second scrape",
         )
-        yield query
+        yield ask
 
 
 @pytest.mark.parametrize("quantile", rules.TTFT_QUANTILES)
