@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -51,8 +51,6 @@ SECRETS = {
 SHORT_TIMERS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "2s"}
 LLM_LABELS = {"model": "gpt-4o-mini", "provider": "openai", "task_type": "summarization"}
 SLOW_MS = 8000.0  # above the latency SLO threshold (1 s) and the LLMOptHighLatency threshold (5 s)
-
-T = TypeVar("T")
 
 
 # --- The chain -----------------------------------------------------------------------------------
