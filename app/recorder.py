@@ -180,27 +180,27 @@ class Recorder:
         by_labels = store.label_set(labels)
         by_labels[m.LLM_REQUESTS].inc(1.0, None)
         if e.status == "error":
-            store.inc(m.LLM_REQUEST_ERRORS, (*labels, e.error_type or "unknown"), exemplar=exemplar)
+            by_labels[m.LLM_REQUEST_ERRORS, e.error_type or "unknown"].inc(1.0, exemplar)
         latency = e.latency_ms / 1000.0
         by_labels[m.LLM_REQUEST_DURATION].observe(latency, exemplar)
         if e.input_tokens:
-            store.inc(m.LLM_TOKENS, (*labels, "input"), e.input_tokens)
+            by_labels[m.LLM_TOKENS, "input"].inc(e.input_tokens, None)
         if e.output_tokens:
-            store.inc(m.LLM_TOKENS, (*labels, "output"), e.output_tokens)
+            by_labels[m.LLM_TOKENS, "output"].inc(e.output_tokens, None)
         if e.cached_tokens:
             by_labels[m.LLM_CACHED_TOKENS].inc(e.cached_tokens, None)
         if e.cache_write_tokens:
             by_labels[m.LLM_CACHE_WRITE_TOKENS].inc(e.cache_write_tokens, None)
         if e.reasoning_tokens:
             by_labels[m.LLM_REASONING_TOKENS].inc(e.reasoning_tokens, None)
+        by_served = store.label_set((e.model, provider))
         if e.input_tokens or e.output_tokens:
-            by_served = store.label_set((e.model, provider))
             by_served[m.LLM_REQUEST_TOKENS].observe(e.input_tokens + e.output_tokens, None)
             by_served[m.LLM_INPUT_TOKENS].observe(e.input_tokens, None)
             by_served[m.LLM_OUTPUT_TOKENS].observe(e.output_tokens, None)
-        store.inc(m.LLM_OPERATIONS, (e.model, provider, e.operation))
+        by_served[m.LLM_OPERATIONS, e.operation].inc(1.0, None)
         if e.finish_reason is not None:
-            store.inc(m.LLM_FINISH_REASONS, (*labels, e.finish_reason))
+            by_labels[m.LLM_FINISH_REASONS, e.finish_reason].inc(1.0, None)
         first_token = per_token = None
         if e.time_to_first_token_ms is not None:
             first_token = e.time_to_first_token_ms / 1000.0
@@ -232,7 +232,7 @@ class Recorder:
         for dimension in QUALITY_DIMENSIONS:
             score = getattr(e, dimension)
             if score is not None:
-                store.observe(m.LLM_QUALITY_DIMENSION, (e.model, provider, dimension), score)
+                by_served[m.LLM_QUALITY_DIMENSION, dimension].observe(score, None)
         if e.experiment_id is not None and e.variant_id is not None:
             # The variant's sufficient statistics, all under one label set.
             by_variant = store.label_set((e.experiment_id, e.variant_id))

@@ -298,10 +298,11 @@ class LabelGuard:
         self._values.get(label, Tally()).pop(value, None)
 
 
-class LabelSet(dict[MetricSpec, Series]):
+class LabelSet(dict[MetricSpec | tuple[MetricSpec, str], Series]):
     """The series of several metrics under one label set, for code that updates many of them at
     once: ``label_set[spec]`` is the series ``MetricStore.inc(spec, labels)`` (or ``observe``,
-    ``set``) would update, found with one lookup instead of one per update.
+    ``set``) would update, found with one lookup instead of one per update; and
+    ``label_set[spec, value]`` the one of ``spec`` under ``labels`` and one label more, last.
 
     A series is kept here only once it is bound under exactly these label values; a label set
     that the cardinality guard sends to the overflow goes through the store every time, so each
@@ -315,10 +316,14 @@ class LabelSet(dict[MetricSpec, Series]):
         self.store = store
         self.labels = labels
 
-    def __missing__(self, spec: MetricSpec) -> Series:
-        series = self.store.series(spec, self.labels)
-        if self.store.is_bound_as_is(spec, self.labels, series):
-            self[spec] = series
+    def __missing__(self, key: MetricSpec | tuple[MetricSpec, str]) -> Series:
+        if isinstance(key, tuple):
+            spec, labels = key[0], (*self.labels, key[1])
+        else:
+            spec, labels = key, self.labels
+        series = self.store.series(spec, labels)
+        if self.store.is_bound_as_is(spec, labels, series):
+            self[key] = series
         return series
 
 

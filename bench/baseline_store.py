@@ -126,8 +126,10 @@ class LabelSet:
         self.store = store
         self.labels = labels
 
-    def __getitem__(self, spec: MetricSpec) -> Updates:
-        return Updates(self.store, spec, self.labels)
+    def __getitem__(self, key: MetricSpec | tuple[MetricSpec, str]) -> Updates:
+        if isinstance(key, tuple):
+            return Updates(self.store, key[0], (*self.labels, key[1]))
+        return Updates(self.store, key, self.labels)
 
 
 class Updates:

@@ -22,9 +22,11 @@ def _apply(store: MetricStore, labels: tuple[str, str, str], through_label_set: 
         by_labels = store.label_set(labels)
         by_labels[m.LLM_REQUESTS].inc(1.0, None)
         by_labels[m.LLM_REQUEST_DURATION].observe(0.2, {"trace_id": "0af7651916cd43dd8448eb211c80319c"})
+        by_labels[m.LLM_TOKENS, "input"].inc(7.0, None)
     else:
         store.inc(m.LLM_REQUESTS, labels)
         store.observe(m.LLM_REQUEST_DURATION, labels, 0.2, {"trace_id": "0af7651916cd43dd8448eb211c80319c"})
+        store.inc(m.LLM_TOKENS, (*labels, "input"), 7.0)
 
 
 def _run(through_label_set: bool) -> dict[object, float]:
@@ -33,7 +35,7 @@ def _run(through_label_set: bool) -> dict[object, float]:
         for model in ("a", "b", "c", "d"):  # c and d overflow: every update counts an overflow
             _apply(store, (model, "p", "t"), through_label_set)
         if round_ == 1:
-            assert store.remove_matching("model", "a") == 2  # a's series go, and come back
+            assert store.remove_matching("model", "a") == 3  # a's series go, and come back
     return _values(store)
 
 
@@ -45,6 +47,8 @@ def test_label_set_updates_as_the_store_does() -> None:
         ]
         == 6
     )
+    tokens = key("llmopt_llm_tokens_total", model="b", provider="p", task_type="t", direction="input")
+    assert through_store[tokens] == 21
     assert _run(through_label_set=True) == through_store
 
 
