@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     max_decompressed_bytes: int = Field(
         8_388_608, ge=1024, description="Largest gzip-decoded request body in bytes; larger bodies get 413."
     )
+    max_traces_body_bytes: int = Field(
+        16_777_216,
+        ge=1024,
+        description="Largest accepted body on POST /v1/traces (OTLP), as sent; larger get 413. Spans "
+        "carry prompts and answers when an instrumentation records them: an SDK's batch of 512 such "
+        "spans fits.",
+    )
+    max_traces_decompressed_bytes: int = Field(
+        33_554_432, ge=1024, description="Largest gzip-decoded body on POST /v1/traces; larger get 413."
+    )
     max_concurrent_requests: int = Field(
         256,
         ge=1,

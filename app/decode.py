@@ -325,6 +325,9 @@ _CHECKS: dict[type[Event], _Checks] = {struct: _Checks.of(struct) for struct in 
 AnyEvent = Union[_DECODED]  # type: ignore[valid-type]
 
 
+_BY_TYPE: dict[object, Any] = {struct.__struct_config__.tag: struct for struct in _DECODED}
+
+
 class _Batch(msgspec.Struct, forbid_unknown_fields=True):
     events: Annotated[list[AnyEvent], msgspec.Meta(min_length=1)]
 
@@ -411,6 +414,25 @@ class EventDecoder:
                 return self._checked_all(decoded, window)
             events.append(event)
         return events
+
+    def check_each(self, items: Sequence[Mapping[str, Any]]) -> list[Event | list[Problem]]:
+        """Each of ``items`` (an event as the mapping of its fields, ``type`` among them) as its
+        struct when it passes every check of the contract, else the problems that refuse it: for
+        sources whose events are taken or refused one by one (the spans of an OTLP export)."""
+        window = self._window(self.clock())
+        checked: list[Event | list[Problem]] = []
+        for index, item in enumerate(items):
+            problems: list[Problem] = []
+            try:
+                # By its type when known: converting to the union of every struct costs more.
+                event = msgspec.convert(item, _BY_TYPE.get(item.get("type"), AnyEvent))
+            except msgspec.ValidationError as err:
+                head = _Head(item.get("type"), item.get("action"))
+                checked.append([_problem(index, str(err), head)])
+                continue
+            event = self._checked(event, index, window, problems)
+            checked.append(problems if event is None else event)
+        return checked
 
     def _checked_all(self, decoded: Sequence[Any], window: _Window) -> list[Event]:
         """The events of ``decoded`` after every check, each of its action's struct; raises

@@ -1,9 +1,9 @@
 """The HTTP edge: what every request passes before any route.
 
 Each request gets an id (``X-Request-ID``, taken from the client when sane) and one JSON access
-log line. ``POST /v1/events`` is served here by the bare ASGI
-:class:`~app.api.ingest.IngestEndpoint` (other methods get 405); everything else goes on to the
-FastAPI app.
+log line. The ingest routes, ``POST /v1/events`` and ``POST /v1/traces``, are served here by the
+bare ASGI :class:`~app.api.ingest.IngestEndpoint` (other methods get 405); everything else goes on
+to the FastAPI app.
 """
 
 from __future__ import annotations
@@ -18,20 +18,28 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.ingest import IngestEndpoint
+from app.api.ingest import EVENTS, IngestEndpoint
+from app.api.traces import TRACES
 from app.logs import info_writer, refusal_var, request_id_var
 from app.state import Exporter
 
 access_log = logging.getLogger("llmopt_exporter.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_INGEST_PATH = "/v1/events"
-_NOT_ALLOWED = json.dumps({"error": "method_not_allowed", "message": "POST events to /v1/events"}).encode()
-_NOT_ALLOWED_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"allow", b"POST"),
-    (b"content-length", str(len(_NOT_ALLOWED)).encode()),
-]
+_ROUTES = (EVENTS, TRACES)
+
+
+def _not_allowed(path: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps({"error": "method_not_allowed", "message": f"POST to {path}"}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"allow", b"POST"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return headers, body
+
+
+_NOT_ALLOWED = {route.path: _not_allowed(route.path) for route in _ROUTES}
 
 
 class Edge:
@@ -40,7 +48,7 @@ class Edge:
     def __init__(self, app: ASGIApp, exporter: Exporter) -> None:
         self.app = app
         self.exporter = exporter
-        self.ingest = IngestEndpoint(exporter)
+        self.endpoints = {route.path: IngestEndpoint(exporter, route) for route in _ROUTES}
         self.is_logged = exporter.settings.access_log
         # Straight to the JSON lines when that is where the access log goes (see app.logs).
         self.write_access = info_writer(access_log) if self.is_logged else None
@@ -72,16 +80,16 @@ class Edge:
             await send(message)
 
         try:
-            if scope["path"] != _INGEST_PATH:
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is None:
                 await self.app(scope, receive, send_with_id)
             elif scope["method"] == "POST":
-                status = await self.ingest(scope, receive, send, [id_header])
+                status = await endpoint(scope, receive, send, [id_header])
             else:
                 refusal_var.set({"error": "method_not_allowed"})
-                await send_with_id(
-                    {"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED_HEADERS}
-                )
-                await send_with_id({"type": "http.response.body", "body": _NOT_ALLOWED})
+                headers, body = _NOT_ALLOWED[scope["path"]]
+                await send_with_id({"type": "http.response.start", "status": 405, "headers": headers})
+                await send_with_id({"type": "http.response.body", "body": body})
         finally:
             if self.is_logged:
                 _log_access(scope, status, started, self.write_access, refusal_var.get())

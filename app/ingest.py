@@ -56,6 +56,10 @@ class Ingestor:
         self._decoder = decoder
         self._recent_ids = recent_ids
 
+    @property
+    def decoder(self) -> EventDecoder:
+        return self._decoder
+
     def reject(self, reason: str, event_type: str = "unknown", count: int = 1) -> None:
         """Count ``count`` events refused for ``reason`` (one of metrics.REJECT_REASONS)."""
         self._store.inc(m.EVENTS_REJECTED, (event_type, reason), count)
@@ -85,6 +89,15 @@ class Ingestor:
             if not err.event_types:
                 self.reject("invalid_event")
             raise
+        return self.apply(events, trace, started)
+
+    def apply(
+        self, events: list[Event], trace: TraceContext | None = None, started: float | None = None
+    ) -> IngestResult:
+        """Apply validated ``events`` (each once: those whose event_id was applied recently are
+        duplicates) and count them; ``started`` is when their request's ingest began."""
+        if started is None:
+            started = time.perf_counter()
         fresh, fresh_ids, duplicates = self._split_duplicates(events)
         trace_id = trace.trace_id if trace is not None else None
         span_id = trace.span_id if trace is not None else None
@@ -102,6 +115,10 @@ class Ingestor:
         self._store.observe(m.BATCH_SIZE, (), len(events))
         self._store.observe(m.INGEST_DURATION, (), time.perf_counter() - started)
         return IngestResult(len(fresh), by_type, len(duplicates))
+
+    def remember(self, event_ids: Iterable[str]) -> None:
+        """Take ``event_ids`` as applied: events with them are duplicates from now on."""
+        self._recent_ids.remember(event_ids)
 
     def _split_duplicates(self, events: list[Event]) -> tuple[list[Event], list[str], list[Event]]:
         """Events to apply with their ids (in order), and events whose event_id was applied

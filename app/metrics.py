@@ -813,6 +813,22 @@ REQUESTS_SHED = _counter(
     "past their body, or max_wait_seconds waited for a turn.",
     category=SELF,
 )
+OTLP_SPANS = _counter(
+    "llmopt_exporter_otlp_spans_total",
+    "Spans received on POST /v1/traces, by outcome: applied (as an llm_request event), duplicate "
+    "(re-exported, or the outer of two spans of one call), rejected (an LLM call with unusable "
+    "values, named in the partial-success answer) or ignored (not an LLM call).",
+    ("outcome",),
+    category=SELF,
+)
+OTLP_SPANS_IGNORED = _counter(
+    "llmopt_exporter_otlp_spans_ignored_total",
+    "Spans received on POST /v1/traces that are not an LLM call, by reason: not_genai (no GenAI "
+    "attributes), not_a_model_call (agent, tool or workflow spans), nested_call (the outer of two "
+    "spans of one call in one export).",
+    ("reason",),
+    category=SELF,
+)
 LABEL_OVERFLOW = _counter(
     "llmopt_exporter_label_overflow_total",
     "Updates whose label value was past the label's cap and was counted under __overflow__.",
@@ -882,6 +898,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = tuple(
 )
 
 # Reasons an event can be rejected: a fixed set, so the self-metric stays bounded.
+OTLP_OUTCOMES = ("applied", "duplicate", "rejected", "ignored")
+OTLP_IGNORE_REASONS = ("not_genai", "not_a_model_call", "nested_call")
 REJECT_REASONS = (
     "malformed_body",
     "invalid_event",

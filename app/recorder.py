@@ -158,6 +158,10 @@ class Recorder:
         for result in ("success", "failure"):
             store.touch(m.SNAPSHOT_WRITES, (result,))
         store.touch(m.REQUESTS_SHED)
+        for outcome in m.OTLP_OUTCOMES:
+            store.touch(m.OTLP_SPANS, (outcome,))
+        for reason in m.OTLP_IGNORE_REASONS:
+            store.touch(m.OTLP_SPANS_IGNORED, (reason,))
         for severity in SEVERITIES:
             store.touch(m.INCIDENTS, (severity,))
             store.touch(m.INCIDENTS_RESOLVED, (severity,))

@@ -9,7 +9,8 @@ answers are the structs below, which ``app.openapi`` documents with the endpoint
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import msgspec
 from fastapi.responses import JSONResponse
@@ -18,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from app import metrics as m
 from app.api.body import BodyRefused, read_body
+from app.config import Settings
 from app.decode import InvalidBody, InvalidEvents, TooManyEvents
 from app.events import doc
 from app.ingest import parse_traceparent
@@ -91,27 +93,44 @@ def refusal(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse(msgspec.to_builtins(Refusal(error, message)), status_code=status, headers=headers)
 
 
+@dataclass(frozen=True)
+class Route:
+    """What one ingest route has of its own; the gate before it (auth, body limits, concurrency,
+    turns) is common. ``apply`` turns a body that passed the gate into the status and content of
+    the answer, and ``render`` that content (or a Refusal) into the answer's media type and body."""
+
+    path: str
+    accepts: Callable[[str | None], bool]
+    media_types: str  # for the 415 answer
+    body_limits: Callable[[Settings], tuple[int, int]]  # max_body_bytes, max_decompressed_bytes
+    apply: Callable[[Exporter, bytes, HeaderLookup], tuple[int, Any]]
+    render: Callable[[int, Any, HeaderLookup], tuple[bytes, bytes]]
+
+
 async def answer(
-    exporter: Exporter, header: HeaderLookup, chunks: AsyncIterator[bytes]
-) -> tuple[int, Content]:
+    exporter: Exporter, header: HeaderLookup, chunks: AsyncIterator[bytes], route: Route | None = None
+) -> tuple[int, Any]:
     """Validate every event of the body, then apply them all; a refused body changes nothing.
 
-    Returns the status and the JSON content of the answer. ``chunks`` is the body as it arrives.
+    Returns the status and the content of the answer. ``chunks`` is the body as it arrives;
+    ``route`` says what the body is (default: events, POST /v1/events).
     """
+    route = route or EVENTS
     settings = exporter.settings
     if not exporter.auth.allows_ingest(header("authorization")):
         exporter.store.inc(m.AUTH_FAILURES, ("ingest",))
         return 401, Refusal("unauthorized", "a valid bearer token is required")
-    if not _is_json(header("content-type")):
+    if not route.accepts(header("content-type")):
         exporter.ingestor.reject("unsupported_media_type")
-        return 415, Refusal("unsupported_media_type", "Content-Type must be application/json")
+        return 415, Refusal("unsupported_media_type", f"Content-Type must be {route.media_types}")
+    max_body_bytes, max_decompressed_bytes = route.body_limits(settings)
     try:
         body = await read_body(
             chunks,
             header("content-encoding"),
             header("content-length"),
-            settings.max_body_bytes,
-            settings.max_decompressed_bytes,
+            max_body_bytes,
+            max_decompressed_bytes,
             exporter.body_budget,
         )
     except BodyRefused as err:
@@ -130,7 +149,7 @@ async def answer(
     try:
         if not await exporter.turns.wait(settings.max_wait_seconds):
             return _shed(exporter, "ingest has fallen behind (max_wait_seconds); retry")
-        return _apply(exporter, body, header("traceparent"))
+        return route.apply(exporter, body, header)
     finally:
         exporter.requests_applying -= 1
         budget.held -= len(body)
@@ -142,8 +161,8 @@ def _shed(exporter: Exporter, message: str) -> tuple[int, Content]:
     return 503, Refusal("overloaded", message)
 
 
-def _apply(exporter: Exporter, body: bytes, traceparent: str | None) -> tuple[int, Content]:
-    trace = parse_traceparent(traceparent)
+def _apply(exporter: Exporter, body: bytes, header: HeaderLookup) -> tuple[int, Content]:
+    trace = parse_traceparent(header("traceparent"))
     if trace is not None:
         trace_id_var.set(trace.trace_id)
     try:
@@ -167,16 +186,28 @@ def note_refusal(content: Refusal) -> None:
     refusal_var.set(noted)
 
 
-def render(content: Content) -> bytes:
+def render(status: int, content: Content, header: HeaderLookup) -> tuple[bytes, bytes]:
     """The answer as compact UTF-8 JSON."""
-    return msgspec.json.encode(content)
+    return b"application/json", msgspec.json.encode(content)
+
+
+EVENTS = Route(
+    PATH,
+    _is_json,
+    "application/json",
+    lambda settings: (settings.max_body_bytes, settings.max_decompressed_bytes),
+    _apply,
+    render,
+)
 
 
 class IngestEndpoint:
-    """``POST /v1/events`` as a bare ASGI handler, which the edge calls for that method and path."""
+    """An ingest route (default: ``POST /v1/events``) as a bare ASGI handler, which the edge calls
+    for that method and path."""
 
-    def __init__(self, exporter: Exporter) -> None:
+    def __init__(self, exporter: Exporter, route: Route = EVENTS) -> None:
         self.exporter = exporter
+        self.route = route
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, extra_headers: list[tuple[bytes, bytes]]
@@ -191,7 +222,7 @@ class IngestEndpoint:
 
         chunks = _chunks(receive)
         try:
-            status, content = await answer(self.exporter, header, chunks)
+            status, content = await answer(self.exporter, header, chunks, self.route)
             if status != 200:
                 await drain(chunks, self.exporter.settings.max_drain_bytes)
         except ClientDisconnect:
@@ -201,17 +232,22 @@ class IngestEndpoint:
             return CLIENT_CLOSED_REQUEST
         if isinstance(content, Refusal):
             note_refusal(content)
-        body = render(content)
+        media_type, body = self.route.render(status, content, header)
         self.exporter.requests_applying += 1
         try:
-            return await self._send(send, status, body, extra_headers)
+            return await self._send(send, status, media_type, body, extra_headers)
         finally:
             self.exporter.requests_applying -= 1
 
     async def _send(
-        self, send: Send, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]]
+        self,
+        send: Send,
+        status: int,
+        media_type: bytes,
+        body: bytes,
+        extra_headers: list[tuple[bytes, bytes]],
     ) -> int:
-        raw = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        raw = [(b"content-length", str(len(body)).encode()), (b"content-type", media_type)]
         if status == 503:
             raw.append((b"retry-after", b"1"))
         if status == 401:
