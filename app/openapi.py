@@ -1,4 +1,5 @@
-"""The OpenAPI document: FastAPI's routes, and ``POST /v1/events`` from the event contract.
+"""The OpenAPI document: FastAPI's routes, ``POST /v1/events`` from the event contract, and
+``POST /v1/traces`` (OTLP/HTTP).
 
 The edge serves ``POST /v1/events`` itself (``app.api.ingest``), so FastAPI knows no route for it;
 its operation is written here from the declarations it runs on: the request body from the event
@@ -17,6 +18,7 @@ import msgspec
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app import otlp
 from app.api.ingest import PATH, Accepted, Refusal
 from app.decode import EventDecoder, InvalidEvents
 from app.events import ACTIONS, EVENTS, Event
@@ -130,6 +132,78 @@ def operation() -> Json:
     }
 
 
+def _otlp(description: str, schema: Json) -> Json:
+    return {
+        "description": description,
+        "content": {
+            otlp.JSON: {"schema": schema},
+            otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+
+
+_RPC_STATUS = {
+    "type": "object",
+    "description": "A google.rpc.Status: the gRPC code and what is wrong.",
+    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+    "required": ["code", "message"],
+}
+
+
+def traces_operation() -> Json:
+    """``POST /v1/traces`` as an OpenAPI operation: the OTLP/HTTP traces endpoint."""
+    return {
+        "summary": "Receive OpenTelemetry spans (OTLP/HTTP)",
+        "description": (
+            "An OTLP ExportTraceServiceRequest, as protobuf or OTLP/JSON (gzip accepted). Each span of an "
+            "LLM call (GenAI semantic conventions) is applied as an llm_request event; other spans are "
+            "ignored. A span with unusable values is refused alone, in partial_success. The answer is in "
+            "the request's encoding. See docs/opentelemetry.md."
+        ),
+        "operationId": "receive_traces",
+        "requestBody": {
+            "required": True,
+            "content": {
+                otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+                otlp.JSON: {
+                    "schema": {
+                        "type": "object",
+                        "description": "OTLP/JSON: resourceSpans, each with scopeSpans of spans; ids in hex.",
+                        "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}},
+                    }
+                },
+            },
+        },
+        "responses": {
+            "200": _otlp(
+                "The spans were received: partial_success counts those refused and names them.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "partialSuccess": {
+                            "type": "object",
+                            "properties": {
+                                "rejectedSpans": {
+                                    "type": "string",
+                                    "description": "int64, as OTLP/JSON writes it",
+                                },
+                                "errorMessage": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+            ),
+            "400": _otlp("The body is not an export request, or not valid gzip.", _RPC_STATUS),
+            "401": _otlp("A bearer token is required (ingest_tokens).", _RPC_STATUS),
+            "413": _otlp("The body, its decoded size or its number of spans is too large.", _RPC_STATUS),
+            "415": _otlp(
+                "The body is neither protobuf nor JSON, or its Content-Encoding is not gzip.", _RPC_STATUS
+            ),
+            "503": _otlp("Too many requests at once; retry after Retry-After seconds.", _RPC_STATUS),
+        },
+    }
+
+
 def install(app: FastAPI) -> None:
     """Make ``app`` serve its OpenAPI document with ``POST /v1/events`` (built once, on demand)."""
 
@@ -139,6 +213,7 @@ def install(app: FastAPI) -> None:
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             document.setdefault("paths", {}).setdefault(PATH, {})["post"] = operation()
+            document["paths"].setdefault(otlp.PATH, {})["post"] = traces_operation()
             document.setdefault("components", {}).setdefault("schemas", {}).update(components())
             app.openapi_schema = document
         return app.openapi_schema

@@ -188,6 +188,25 @@ def media_type(content_type: str | None) -> str | None:
     return media if media in (PROTOBUF, JSON) else None
 
 
+class _JsonScopeSpans(msgspec.Struct, rename="camel"):
+    spans: list[dict[str, Any]] = []
+
+
+class _JsonResourceSpans(msgspec.Struct, rename="camel"):
+    resource: dict[str, Any] = {}
+    scope_spans: list[_JsonScopeSpans] = []
+
+
+class _JsonRequest(msgspec.Struct, rename="camel"):
+    """The frame of an OTLP/JSON export request, checked before protobuf's JSON parser reads it:
+    that parser takes a string where a message belongs (reading nothing from it)."""
+
+    resource_spans: list[_JsonResourceSpans] = []
+
+
+_JSON_FRAME = msgspec.json.Decoder(_JsonRequest)
+
+
 def decode(body: bytes, media: str) -> ExportTraceServiceRequest:
     """The export request of ``body``; raises InvalidBody. OTLP/JSON writes ids in hex, where the
     protobuf JSON mapping has base64: hex digits are base64 digits too, so they are read as base64
@@ -197,8 +216,16 @@ def decode(body: bytes, media: str) -> ExportTraceServiceRequest:
         if media == PROTOBUF:
             request.ParseFromString(body)
         else:
+            _JSON_FRAME.decode(body)
             json_format.Parse(body, request, ignore_unknown_fields=True)
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError, ValueError, RecursionError) as err:
+    except (
+        msgspec.DecodeError,
+        DecodeError,
+        json_format.ParseError,
+        UnicodeDecodeError,
+        ValueError,
+        RecursionError,
+    ) as err:
         raise InvalidBody(f"body is not an OTLP ExportTraceServiceRequest ({media}): {err}") from None
     return request
 

@@ -16,7 +16,7 @@ import yaml
 
 from mixin import dashboards, promql, rules, runbooks, scaling
 from tests.test_rules import PROMETHEUS_OWN
-from tools import generate
+from tools import contract, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "alerts" / "config.yml"
@@ -63,7 +63,10 @@ def copy_of_the_repository_config(tmp_path: Path) -> Path:
     """A directory with the config and the hand-written files that hold generated sections."""
     (tmp_path / "alerts").mkdir()
     shutil.copy(CONFIG, tmp_path / "alerts" / "config.yml")
-    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    for section in (contract.README_SECTION, contract.OPENTELEMETRY_SECTION):
+        host = section.partition("#")[0]
+        (tmp_path / host).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / host, tmp_path / host)
     return tmp_path
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import openai
 import pytest
+from opentelemetry import baggage, context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+from opentelemetry.processor.baggage import BaggageSpanProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
@@ -26,6 +28,7 @@ from tests.processes import exporter_process
 
 TOKEN = "otlp-ingest-token-0123456789"
 QUESTIONS = ("What is a histogram?", "Name three prime numbers please", "Say hi")
+EXPERIMENT, VARIANTS = "prompt-v5", ("control", "concise")
 
 
 def _scrape(url: str) -> dict[SampleKey, float]:
@@ -56,6 +59,7 @@ def calls(exporter_url: str) -> Iterator[tuple[OpenAIStub, list[ReadableSpan]]]:
     provider = TracerProvider(
         resource=Resource.create({"service.name": "chatbot", "llmopt.task_type": "chat"})
     )
+    provider.add_span_processor(BaggageSpanProcessor(lambda name: name.startswith("llmopt.")))
     provider.add_span_processor(BatchSpanProcessor(otlp))
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -68,7 +72,12 @@ def calls(exporter_url: str) -> Iterator[tuple[OpenAIStub, list[ReadableSpan]]]:
                 client.chat.completions.create(
                     model="gpt-4o-mini", messages=[{"role": "user", "content": question}], max_tokens=7
                 )
-            for question in QUESTIONS[:2]:
+            for question, variant in zip(QUESTIONS[:2], VARIANTS, strict=True):
+                # The optimizer's context of this call, as docs/opentelemetry.md says: baggage.
+                in_variant = baggage.set_baggage(
+                    "llmopt.variant_id", variant, baggage.set_baggage("llmopt.experiment_id", EXPERIMENT)
+                )
+                attached = context.attach(in_variant)
                 stream = client.chat.completions.create(
                     model="gpt-4o-mini",
                     messages=[{"role": "user", "content": question}],
@@ -76,6 +85,7 @@ def calls(exporter_url: str) -> Iterator[tuple[OpenAIStub, list[ReadableSpan]]]:
                     stream_options={"include_usage": True},
                 )
                 assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+                context.detach(attached)
             with pytest.raises(openai.RateLimitError):
                 client.chat.completions.create(
                     model=RATE_LIMITED, messages=[{"role": "user", "content": "hi"}]
@@ -111,6 +121,12 @@ def test_the_exporter_counts_what_the_calls_did(
     assert metrics[key("llmopt_llm_requests_total", **limited)] == 1
     assert metrics[key("llmopt_llm_request_errors_total", **limited, error_type="RateLimitError")] == 1
     assert metrics[key("llmopt_exporter_otlp_spans_total", outcome="applied")] == 6
+    # The streamed calls, each in its variant (baggage): one call each, none for the others.
+    for variant in VARIANTS:
+        assert (
+            metrics[key("llmopt_experiment_variant_requests_total", experiment=EXPERIMENT, variant=variant)]
+            == 1
+        )
 
 
 def test_exporting_the_same_spans_again_changes_nothing(

@@ -1,5 +1,6 @@
 """Files derived from the event contract (``app/events.py``): the Python client's event classes,
-the event reference ``docs/events.md``, and the events table of the README.
+the event reference ``docs/events.md``, the events table of the README, and the table of the
+OpenTelemetry attributes each field is read from (``app/otlp.py``).
 
 The client is standard library only, so its classes are generated as source and committed; like
 every generated file they are written by ``make generate`` (``tools/generate.py``) and checked by
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import textwrap
 import types
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -18,12 +20,14 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import msgspec
 import msgspec.inspect as mi
 
+from app import otlp
 from app.events import EVENTS, LABEL_PATTERN, Event
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_EVENTS = "client/llmopt_client/events.py"
 EVENTS_DOC = "docs/events.md"
 README_SECTION = "README.md#events"
+OPENTELEMETRY_SECTION = "docs/opentelemetry.md#attributes"
 _COMMON = tuple(field.name for field in msgspec.structs.fields(Event))
 
 
@@ -305,6 +309,80 @@ def readme_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def opentelemetry_table() -> str:
+    """The attributes of a GenAI span each llm_request field is read from (``app/otlp.py``)."""
+    usage: dict[str, list[str]] = {}
+    for word, name in otlp.USAGE_WORDS:
+        if name is not None:
+            usage.setdefault(name, []).append(f"`{word}`")
+    prefixes = " or ".join(f"`{prefix}*`" for prefix in otlp.USAGE_PREFIXES)
+    reasons = "; ".join(
+        f"{_names(aliases)} → `{reason}`" for reason, aliases in otlp.FINISH_REASON_ALIASES.items()
+    )
+    rows = [
+        ("model", f"{_names(otlp.MODEL)}; a failed span with no GenAI attribute: its name, `chat <model>`"),
+        ("provider", f"{_names(otlp.PROVIDER)}, as its OpenTelemetry well-known name"),
+        (
+            "operation",
+            f"`{otlp.OPERATION}` (default `chat`; {_names(otlp.OPERATION_ALIASES)} as "
+            f"{_names(otlp.OPERATION_ALIASES.values())}); spans of "
+            f"{_names(sorted(otlp.NOT_MODEL_CALLS))} are not LLM calls and are ignored",
+        ),
+        ("latency_ms", "the span's end less its start"),
+        ("timestamp", "the span's end"),
+        ("event_id", "`otel-<trace_id>-<span_id>`: a span exported twice is applied once"),
+        ("trace_id, span_id", "the span's own: exemplars link to it"),
+        *(
+            (
+                name,
+                f"the largest integer of the attributes under {prefixes} whose name holds "
+                + " or ".join(words),
+            )
+            for name, words in usage.items()
+        ),
+        (
+            "none: totals",
+            f"attributes under {prefixes} whose name holds "
+            + " or ".join(f"`{word}`" for word, name in otlp.USAGE_WORDS if name is None)
+            + " are never read",
+        ),
+        ("stream", _names(otlp.STREAM) + f"; true when `{otlp.FIRST_CHUNK}` is given"),
+        (
+            "time_to_first_token_ms",
+            f"`{otlp.FIRST_CHUNK}` (seconds); `{otlp.SERVER_FIRST_TOKEN}` only when the call streamed",
+        ),
+        ("finish_reason", f"the first of {_names(otlp.FINISH_REASONS)}: {reasons}; anything else `other`"),
+        (
+            "status",
+            f"`error` when the span's status is ERROR, or `{otlp.ERROR_TYPE}` or an HTTP status "
+            "≥ 400 is given",
+        ),
+        (
+            "error_type",
+            f"`{otlp.ERROR_TYPE}`, else the `{otlp.EXCEPTION_TYPE}` of the span's `{otlp.EXCEPTION}` "
+            f"event, as a class name; else the HTTP status ({_names(otlp.HTTP_STATUS)}). Every rate limit "
+            f"(class, API error type, HTTP 429, a status message that says so) is `{otlp.RATE_LIMIT}`",
+        ),
+        (
+            "quality, accuracy, relevance, coherence, completeness",
+            f"`{otlp.EVALUATION}` events: `{otlp.EVALUATION_SCORE}` (scores from 0 to 1 times 100) of the "
+            f"dimension `{otlp.EVALUATION_NAME}` names; other names: their mean is `quality`",
+        ),
+        ("any field", f"`{otlp.OURS}<field>` on the span, else on its resource, over all of the above"),
+    ]
+    lines = _header("llm_request field", "read from")
+    lines += [_row(f"`{field}`" if " " not in field else field, _cell(source)) for field, source in rows]
+    return "\n".join(lines) + "\n"
+
+
 def render() -> dict[str, str]:
     """Repository path (or section) -> content of every file derived from the event contract."""
-    return {CLIENT_EVENTS: client_events(), EVENTS_DOC: events_doc(), README_SECTION: readme_table()}
+    return {
+        CLIENT_EVENTS: client_events(),
+        EVENTS_DOC: events_doc(),
+        README_SECTION: readme_table(),
+    }

@@ -58,6 +58,7 @@ RENDERERS: tuple[Renderer, ...] = (
     Renderer("app/metrics.py and mixin/taxonomy.py", lambda inputs: catalog.render(inputs.rules_config)),
     Renderer("mixin/runbooks/{file}", lambda inputs: runbooks.render(inputs.rules_config)),
     Renderer("app/events.py", lambda inputs: contract.render()),
+    Renderer("app/otlp.py", lambda inputs: {contract.OPENTELEMETRY_SECTION: contract.opentelemetry_table()}),
 )
 
 
