@@ -316,18 +316,18 @@ def map_request(request: ExportTraceServiceRequest, media: str, max_spans: int) 
         ours = _read(resource_spans.resource.attributes).ours
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                trace_id, span_id = _hex_id(span.trace_id, media), _hex_id(span.span_id, media)
                 item = _item(span, _read(span.attributes), ours)
                 if isinstance(item, str):
                     mapped.ignored[item] += 1
                     continue
+                trace_id, span_id = _hex_id(span.trace_id, media), _hex_id(span.span_id, media)
                 item["event_id"] = event_id(trace_id, span_id)
                 item["trace_id"] = trace_id
                 item["span_id"] = span_id
                 mapped.items.append(item)
                 mapped.spans.append((trace_id, span_id))
-                parent = _hex_id(span.parent_span_id, media) if span.parent_span_id else None
-                mapped.parents.append(event_id(trace_id, parent) if parent else None)
+                parent = span.parent_span_id
+                mapped.parents.append(event_id(trace_id, _hex_id(parent, media)) if parent else None)
     _drop_outer_spans(mapped)
     return mapped
 

@@ -5,6 +5,7 @@ STEPS = (
     "floor",
     "decoders",
     "throughput",
+    "otlp",
     "latency",
     "scrape",
     "openloop",

@@ -1,8 +1,11 @@
 -- wrk script: POSTs request bodies read from files, rotating, with unique event ids.
--- Usage: wrk ... -s bench/post.lua URL -- BODY_PREFIX COUNT CONTENT_TYPE MAX_REQUESTS RUN_TAG
--- Each body file holds "@ID@" where an event id goes; every request gets fresh ids, so the
--- exporter applies each event (its duplicate check never fires). Each thread stops itself after
--- MAX_REQUESTS requests; wrk's -d bounds the time.
+-- Usage: wrk ... -s bench/post.lua URL -- BODY_PREFIX COUNT CONTENT_TYPE MAX_REQUESTS RUN_TAG [SUFFIX]
+-- Each body file (BODY_PREFIX<i>SUFFIX, SUFFIX .json by default) holds "@ID@" where an event id
+-- goes; every request gets fresh ids, so the exporter applies each event (its duplicate check
+-- never fires). For binary bodies (SUFFIX .pb: OTLP protobuf, where the bytes of a trace id stand
+-- in for "@ID@"), each "@ID@" becomes four bytes of their own instead (RUN_TAG "r<n>": n, then the
+-- request's number), so the body keeps its length. Each thread stops itself after MAX_REQUESTS
+-- requests; wrk's -d bounds the time.
 local threads = {}
 local counter = 1
 
@@ -16,6 +19,7 @@ local bodies = {}
 local sent = 0
 local max_requests = 0
 local run_tag = "run"
+local binary = false
 
 function init(args)
   local prefix, count = args[1], tonumber(args[2])
@@ -23,8 +27,10 @@ function init(args)
   wrk.headers["Content-Type"] = args[3] or "application/json"
   max_requests = tonumber(args[4] or "1000000000")
   run_tag = args[5] or "run"
+  local suffix = args[6] or ".json"
+  binary = suffix == ".pb"
   for i = 0, count - 1 do
-    local file = assert(io.open(prefix .. i .. ".json", "rb"))
+    local file = assert(io.open(prefix .. i .. suffix, "rb"))
     local text = file:read("*a")
     file:close()
     local pieces = {}
@@ -43,9 +49,13 @@ function request()
   local pieces = bodies[(sent % #bodies) + 1]
   local parts = {}
   local tag = run_tag .. "-" .. id .. "-" .. sent .. "-"
+  if binary then
+    local run = tonumber(run_tag:match("%d+")) or 0
+    tag = string.char(run % 256, math.floor(sent / 65536) % 256, math.floor(sent / 256) % 256, sent % 256)
+  end
   for i = 1, #pieces - 1 do
     parts[#parts + 1] = pieces[i]
-    parts[#parts + 1] = tag .. i
+    parts[#parts + 1] = binary and tag or (tag .. i)
   end
   parts[#parts + 1] = pieces[#pieces]
   return wrk.format(nil, nil, nil, table.concat(parts))

@@ -112,6 +112,7 @@ def wrk(
     max_requests: int,
     content_type: str = "application/json",
     run_tag: str = "run",
+    suffix: str = ".json",
 ) -> dict[str, Any]:
     """One wrk run (one thread) POSTing the bodies; its summary as a dict."""
     argv = [
@@ -132,6 +133,7 @@ def wrk(
         content_type,
         str(max_requests),
         run_tag,
+        suffix,
     ]
     output = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     summary: dict[str, Any] = json.loads(output.strip().splitlines()[-1])

@@ -70,7 +70,8 @@ def markdown(results: dict[str, Any]) -> str:
     gateway = results.get("pushgateway", {})
     scaling = results.get("scaling", {})
     decoders = results.get("decoders")
-    out += targets_table(throughput, latency, scrape, openloop, gateway)
+    otlp = results.get("otlp", {})
+    out += targets_table(throughput, latency, scrape, openloop, gateway, otlp)
     if throughput:
         out += [
             "### Ingest throughput (HTTP, `wrk -t1 -c8`, mixed events)",
@@ -107,6 +108,41 @@ def markdown(results: dict[str, Any]) -> str:
             "errors",
         )
         out += _table(header, "rrrrrrrr", rows)
+    if otlp:
+        spans = otlp["spans_per_body"]
+        out += [
+            f"### OTLP ingest (HTTP, `wrk -t1 -c8`, batches of {spans} GenAI spans, protobuf)",
+            "",
+            "`POST /v1/traces` with the SDK's default batch of spans as OpenTelemetry's openai-v2 "
+            "instrumentation makes them (bench/otlp.py), each request with trace ids of its own; beside "
+            "it, JSON event ingest (batches of 1000, above) and the in-process floor of `app.otlp.receive` "
+            "(parse, map, check, dedup, record) measured in the same repetition.",
+            "",
+        ]
+        json_row = throughput.get("b1000")
+        rows = [
+            (
+                f"OTLP spans, batch {spans}",
+                _n(otlp["spans_per_s"]),
+                f"{otlp['cpu_us_per_span']:.1f}",
+                _n(otlp["floor_spans_per_s"]),
+                f"{otlp['floor_share']:.0%}",
+                otlp["errors"],
+            )
+        ]
+        if json_row:
+            rows.append(
+                (
+                    "JSON events, batch 1000",
+                    _n(json_row["events_per_s"]),
+                    f"{json_row['cpu_us_per_event']:.1f}",
+                    _n(json_row["floor_events_per_s"]),
+                    f"{json_row['floor_share']:.0%}",
+                    json_row["errors"],
+                )
+            )
+        header = ("body", "calls/s", "server CPU µs/call", "floor calls/s", "HTTP/floor", "errors")
+        out += _table(header, "lrrrrr", rows)
     if floor:
         out += [
             f"### In-process floor (no HTTP; {floor['updates_per_event']:.1f} metric updates per event)",
@@ -206,6 +242,7 @@ def targets_table(
     scrape: dict[str, Any],
     openloop: dict[str, Any],
     gateway: dict[str, Any],
+    otlp: dict[str, Any] | None = None,
 ) -> list[str]:
     """The Targets table: each line names its numbers from bench/targets.toml and says whether the
     results meet them."""
@@ -226,6 +263,19 @@ def targets_table(
         measured = f"{_n(http)} ev/s ({_n(per_core)} per CPU second of the server)"
         least = goal["ingest_events_per_s"]["min_events_per_s"]
         rows.append((f"batch-1000 ingest ≥ {_n(least)} events/s", measured, _met(http >= least)))
+    if otlp:
+        least = goal["otlp_spans_per_s"]["min_spans_per_s"]
+        measured = (
+            f"{_n(otlp['spans_per_s'])} spans/s ({_n(1e6 / otlp['cpu_us_per_span'])} per CPU second of the "
+            f"server; in-process floor {_n(otlp['floor_spans_per_s'])})"
+        )
+        rows.append(
+            (
+                f"OTLP ingest, batches of {otlp['spans_per_body']} spans ≥ {_n(least)} spans/s",
+                measured,
+                _met(otlp["spans_per_s"] >= least),
+            )
+        )
     if latency:
         row = latency["default"]
         single = goal["single_events"]

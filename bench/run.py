@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 from app.recorder import Recorder
 from app.render import Exposition
 from app.store import LabelGuard, MetricStore
+from bench import otlp as otlp_bench
 from bench import procs, report, workload
 from bench.plan import (
     BATCHES,
@@ -42,6 +43,8 @@ from bench.plan import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+# OTLP bodies wrk rotates through (each a batch of the SDK's 512 spans).
+OTLP_BODIES = 8
 
 
 def median(values: Iterable[float]) -> float:
@@ -84,6 +87,8 @@ class Bench:
                 for event in events:
                     event["event_id"] = "@ID@"
                 (self.work / f"b{batch}_{index}.json").write_bytes(workload.body(events))
+        for index in range(OTLP_BODIES):
+            (self.work / f"otlp_{index}.pb").write_bytes(otlp_bench.wrk_body(seed=index))
         for index in range(16):
             lines = ["# TYPE llmopt_bench_push_total counter"]
             lines += [f'llmopt_bench_push_total{{series="{index}-{i}"}} {i}' for i in range(1000)]
@@ -151,6 +156,56 @@ class Bench:
                 for name in ("floor_events_per_s", "floor_share", "floor_cpu_share"):
                     result[key][name] = median(r[name] for r in values)
         return result
+
+    def otlp(self) -> dict[str, Any]:
+        spans = otlp_bench.SPANS_PER_BODY
+        log(
+            f"OTLP ingest, batches of {spans} spans (protobuf), wrk -c8 -d{self.seconds:g}s, beside its floor"
+        )
+        runs = []
+        for rep in range(self.reps):
+            floor = python_json("bench.otlp", "--spans", str(20 * spans), "--repeats", "1")
+            with procs.exporter(self.work) as server:
+                cpu_before = server.cpu_seconds()
+                run = procs.wrk(
+                    f"{server.url}/v1/traces",
+                    self.work / "otlp_",
+                    OTLP_BODIES,
+                    connections=8,
+                    seconds=self.seconds,
+                    max_requests=2_000_000 // spans,
+                    content_type="application/x-protobuf",
+                    run_tag=self.tag(),
+                    suffix=".pb",
+                )
+                received = run["requests"] * spans
+                run["cpu_us_per_span"] = (server.cpu_seconds() - cpu_before) / max(1, received) * 1e6
+                exposition = procs.scrape(f"{server.url}/metrics", is_gzip=False)[2].decode()
+            # Every span sent was new (wrk gives each request trace ids of its own): none a duplicate.
+            run["duplicates"] = next(
+                float(line.rsplit(" ", 1)[1])
+                for line in exposition.splitlines()
+                if line.startswith('llmopt_exporter_otlp_spans_total{outcome="duplicate"}')
+            )
+            run["spans_per_s"] = received / run["seconds"]
+            run["floor_spans_per_s"] = floor["spans_per_s"]
+            run["floor_share"] = run["spans_per_s"] / floor["spans_per_s"]
+            runs.append(run)
+            log(f"  rep {rep + 1}: {run['spans_per_s']:.0f} spans/s, floor {floor['spans_per_s']:.0f}")
+        keys = (
+            "spans_per_s",
+            "req_per_s",
+            "cpu_us_per_span",
+            "floor_spans_per_s",
+            "floor_share",
+            "applied_share",
+        )
+        return {
+            "spans_per_body": spans,
+            **{name: median(run[name] for run in runs) for name in keys},
+            "errors": sum(run["errors"] for run in runs),
+            "runs": runs,
+        }
 
     def latency(self) -> dict[str, Any]:
         seconds = self.seconds + 1

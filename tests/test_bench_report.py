@@ -56,6 +56,18 @@ def test_ingest_targets_are_judged_each_on_its_own() -> None:
     }
 
 
+@pytest.mark.parametrize(("spans_per_s", "expected"), [(60_000, "met"), (40_000, "not met")])
+def test_otlp_ingest_is_judged_by_the_declared_number(spans_per_s: float, expected: str) -> None:
+    otlp = {
+        "spans_per_body": 512,
+        "spans_per_s": spans_per_s,
+        "cpu_us_per_span": 1e6 / spans_per_s,
+        "floor_spans_per_s": spans_per_s * 1.2,
+    }
+    table = verdicts(report.targets_table({}, {}, {}, {}, {}, otlp))
+    assert table == {"OTLP ingest, batches of 512 spans ≥ 50,000 spans/s": expected}
+
+
 def test_changing_a_number_in_targets_toml_changes_the_text_and_the_verdict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
