@@ -92,6 +92,8 @@ EVALUATION_SCORE = "gen_ai.evaluation.score.value"
 OURS = "llmopt."
 OUR_FIELDS = frozenset(LlmRequest.__struct_fields__) - {"event_id", "timestamp", "trace_id", "span_id"}
 
+# Finish reasons come as an array (one per choice) or a string: the first is read.
+_FIRST_OF_ARRAY = "first of array"
 # The protobuf field each known attribute's value is expected in (read directly; any other type
 # is read too, more slowly); finish reasons come as an array or a string.
 _KINDS: dict[str, str | None] = {
@@ -99,7 +101,7 @@ _KINDS: dict[str, str | None] = {
     **dict.fromkeys(STREAM, "bool_value"),
     **dict.fromkeys((FIRST_CHUNK, SERVER_FIRST_TOKEN), "double_value"),
     **dict.fromkeys(HTTP_STATUS, "int_value"),
-    **dict.fromkeys(FINISH_REASONS),
+    **dict.fromkeys(FINISH_REASONS, _FIRST_OF_ARRAY),
 }
 # What each attribute name seen is for: (0, name, kind) a known attribute, (1, field, kind) a token
 # count, (2, field, None) one of ours; None: not read. Found once per name; bounded, as names come
@@ -270,10 +272,13 @@ def _read(attributes: Iterable[KeyValue]) -> _Read:
         if role is None:
             continue
         where, name, kind = role
+        found = attribute.value
         if kind is None:
-            value = _value(attribute.value)
+            value = _value(found)
+        elif kind is _FIRST_OF_ARRAY:
+            items = found.array_value.values
+            value = (items[0].string_value or _value(items[0])) if items else _value(found)
         else:
-            found = attribute.value
             value = getattr(found, kind) or _value(found)
         if where == 1:
             # A count: a whole number, the largest of those of its kind.
@@ -414,7 +419,7 @@ def _streaming(attributes: Mapping[str, Any], item: dict[str, Any]) -> None:
 
 def _finish_reason(attributes: Mapping[str, Any], item: dict[str, Any]) -> None:
     reasons = _first(attributes, FINISH_REASONS)
-    if isinstance(reasons, list):
+    if isinstance(reasons, list):  # an empty array, or one of other values than strings
         reasons = reasons[0] if reasons else None
     if reasons is not None:
         item["finish_reason"] = _FINISH_REASON.get(str(reasons).strip().lower(), "other")
