@@ -3,16 +3,20 @@ server (plain and streamed answers, and a rate limit), instrumented by OpenTelem
 ``opentelemetry-instrumentation-openai-v2``, its spans sent by the OTLP/HTTP exporter of
 OpenTelemetry's SDK to a running exporter, configured as its documentation says. The exporter's
 counters, tokens and latency histogram equal what the calls did; exporting the same spans again
-changes nothing."""
+changes nothing. And with a real Prometheus running the shipped rules, calls known only from
+their spans show up in the recording rules and the alerts."""
 
 from __future__ import annotations
 
+import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
+from llmopt_client.halt import query
 from opentelemetry import baggage, context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
@@ -22,9 +26,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from mixin import recorded as rec
+from mixin import rules
+from tests import spans as s
 from tests.exposition import SampleKey, key, samples
 from tests.openai_stub import RATE_LIMITED, OpenAIStub, openai_stub
-from tests.processes import exporter_process
+from tests.processes import ROOT, exporter_and_prometheus, exporter_process, wait_until
 
 TOKEN = "otlp-ingest-token-0123456789"
 QUESTIONS = ("What is a histogram?", "Name three prime numbers please", "Say hi")
@@ -142,3 +149,56 @@ def test_exporting_the_same_spans_again_changes_nothing(
     assert _domain(after) == _domain(before)
     duplicates = key("llmopt_exporter_otlp_spans_total", outcome="duplicate")
     assert after[duplicates] - before[duplicates] == len(spans)
+
+
+def test_calls_known_from_spans_reach_the_rules_and_alerts(tmp_path: Path) -> None:
+    config = rules.load_config(ROOT / "alerts" / "config.yml")
+    rendered = rules.render(config)
+    files = {name: rendered[name] for name in (rules.RECORDING_FILE, rules.ALERTING_FILE)}
+    with exporter_and_prometheus(tmp_path, files, config.exporter_job) as (exporter, prometheus):
+        otlp = OTLPSpanExporter(endpoint=f"{exporter}/v1/traces")
+        rate_limited = {
+            k: v for k, v in s.current(**{"error.type": "RateLimitError"}).items() if "response" not in k
+        }
+
+        def export(calls: int, failed: int) -> None:
+            now = time.time()
+            made = [
+                s.span(rate_limited if i < failed else s.current(), failed=i < failed, end=now)
+                for i in range(calls)
+            ]
+            assert otlp.export(made) is SpanExportResult.SUCCESS
+
+        def scraped(total: int) -> float:
+            found = wait_until(
+                lambda: query(prometheus, f"timestamp(sum(llmopt_llm_requests_total) == {total})") or None,
+                f"{total} calls scraped",
+            )
+            return found[0][1]
+
+        export(10, 2)
+        scraped(10)
+        export(10, 5)
+        seen = scraped(20)
+        # The error ratio over the last five minutes: the five failures of the ten calls since.
+        ratio = rec.LLM_REQUEST_ERRORS_RATIO5M.selector
+        wait_until(
+            lambda: query(prometheus, f"timestamp({ratio}) > {seen + 1}") or None,
+            "a rule evaluation after the second scrape",
+        )
+        # Five of the last ten calls failed (2 of the 10 before): rate() extrapolates both counters
+        # over the window, so the ratio is near a half, and far over the alert's threshold.
+        ((_, ratio_value),) = query(prometheus, ratio)
+        assert 0.4 < ratio_value < 0.6
+        assert ratio_value > config.alerts.high_error_rate.error_ratio_above
+
+        def high_error_rate() -> list[dict[str, object]] | None:
+            with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=10) as response:
+                alerts = json.loads(response.read())["data"]["alerts"]
+            return [
+                alert for alert in alerts if alert["labels"]["alertname"] == "LLMOptHighErrorRate"
+            ] or None
+
+        (alert,) = wait_until(high_error_rate, "LLMOptHighErrorRate pending")
+        assert alert["state"] in ("pending", "firing")
+        otlp.shutdown()
