@@ -116,7 +116,8 @@ def markdown(results: dict[str, Any]) -> str:
             "`POST /v1/traces` with the SDK's default batch of spans as OpenTelemetry's openai-v2 "
             "instrumentation makes them (bench/otlp.py), each request with trace ids of its own; beside "
             "it, JSON event ingest (batches of 1000, above) and the in-process floor of `app.otlp.receive` "
-            "(parse, map, check, dedup, record) measured in the same repetition.",
+            "(parse, map, check, dedup, record) measured in the same repetition. Every span sent is new: "
+            "duplicates (spans the exporter took for re-exports) must be 0.",
             "",
         ]
         json_row = throughput.get("b1000")
@@ -128,6 +129,7 @@ def markdown(results: dict[str, Any]) -> str:
                 _n(otlp["floor_spans_per_s"]),
                 f"{otlp['floor_share']:.0%}",
                 otlp["errors"],
+                int(otlp["duplicates"]),
             )
         ]
         if json_row:
@@ -139,10 +141,19 @@ def markdown(results: dict[str, Any]) -> str:
                     _n(json_row["floor_events_per_s"]),
                     f"{json_row['floor_share']:.0%}",
                     json_row["errors"],
+                    "—",
                 )
             )
-        header = ("body", "calls/s", "server CPU µs/call", "floor calls/s", "HTTP/floor", "errors")
-        out += _table(header, "lrrrrr", rows)
+        header = (
+            "body",
+            "calls/s",
+            "server CPU µs/call",
+            "floor calls/s",
+            "HTTP/floor",
+            "errors",
+            "duplicates",
+        )
+        out += _table(header, "lrrrrrr", rows)
     if floor:
         out += [
             f"### In-process floor (no HTTP; {floor['updates_per_event']:.1f} metric updates per event)",

@@ -198,12 +198,12 @@ class Bench:
             "cpu_us_per_span",
             "floor_spans_per_s",
             "floor_share",
-            "applied_share",
         )
         return {
             "spans_per_body": spans,
             **{name: median(run[name] for run in runs) for name in keys},
             "errors": sum(run["errors"] for run in runs),
+            "duplicates": sum(run["duplicates"] for run in runs),
             "runs": runs,
         }
 
