@@ -211,7 +211,11 @@ class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
     status: Annotated[Literal["success", "error"], doc("Whether the call succeeded.", "success")] = "success"
     error_type: Annotated[
         LabelValue | None,
-        doc("Why it failed (status error only), e.g. an exception class.", "RateLimitError"),
+        doc(
+            "Why it failed (status error only), e.g. an exception class. A rate limit, however spelled "
+            "(RateLimitError, rate_limit_error, 429, RESOURCE_EXHAUSTED...), is counted as rate_limited.",
+            "RateLimitError",
+        ),
     ] = None
     latency_ms: Annotated[Milliseconds, doc("End-to-end latency of the call, in milliseconds.", 842.5)]
     operation: Annotated[
@@ -271,8 +275,28 @@ class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
         LabelValue | None, doc("The parameter the arm sets (with arm_id and parameter_value).", "temperature")
     ] = None
     parameter_value: Annotated[Real | None, doc("The parameter's value on this arm.", 0.7)] = None
+    attempt: Annotated[
+        Annotated[int, Meta(ge=1, le=1000)],
+        doc(
+            "Which try of one logical call this is: 1 for the first, 2 for the first retry or fallback. "
+            "Every try is its own llm_request event.",
+            1,
+        ),
+    ] = 1
+    fallback_from: Annotated[
+        LabelValue | None,
+        doc(
+            "The model this call replaced after that model's attempt failed (a fallback; attempt >= 2).",
+            "gpt-4o",
+        ),
+    ] = None
 
     RULES = (
+        Rule(
+            "fallback_from",
+            "a fallback is a later try of its call: attempt >= 2",
+            "e.fallback_from is not None and e.attempt < 2",
+        ),
         Rule(
             "error_type",
             "error_type is only allowed when status is error",

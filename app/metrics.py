@@ -186,6 +186,20 @@ LLM_REQUEST_ERRORS = _counter(
     category=SYSTEM,
     otel="the count of `gen_ai.client.operation.duration` with `error.type`",
 )
+LLM_RETRIES = _counter(
+    "llmopt_llm_retries_total",
+    "LLM calls that were a later try of a logical call (llm_request attempt >= 2): retries and "
+    "fallbacks. Logical calls are llmopt_llm_requests_total less these.",
+    LLM_LABELS,
+    category=SYSTEM,
+)
+LLM_FALLBACKS = _counter(
+    "llmopt_llm_fallbacks_total",
+    "LLM calls made on a model in place of another whose attempt failed, by the model replaced "
+    "(from_model) and the model used (llm_request fallback_from).",
+    ("from_model", "model"),
+    category=SYSTEM,
+)
 LLM_REQUEST_DURATION = _histogram(
     "llmopt_llm_request_duration_seconds",
     "End-to-end latency of LLM calls as seen by the optimizer (llm_request.latency_ms).",

@@ -36,6 +36,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from app import metrics as m
 from app.decode import EventDecoder, InvalidBody, Problem
+from app.errors import RATE_LIMITED, is_rate_limit
 from app.events import LlmRequest
 from app.ingest import Ingestor
 from app.recorder import QUALITY_DIMENSIONS
@@ -153,21 +154,6 @@ FINISH_REASON_ALIASES = {
     "error": ("error",),
 }
 _FINISH_REASON = {alias: reason for reason, aliases in FINISH_REASON_ALIASES.items() for alias in aliases}
-# Every way a rate limit is reported (exception classes, API error types, gRPC codes), as one type.
-RATE_LIMIT = "RateLimitError"
-_RATE_LIMIT_KEYS = frozenset(
-    (
-        "ratelimiterror",
-        "ratelimit",
-        "ratelimitexceeded",
-        "ratelimitexceedederror",
-        "toomanyrequests",
-        "toomanyrequestserror",
-        "resourceexhausted",
-        "throttlingexception",
-        "429",
-    )
-)
 _RATE_LIMIT_TEXT = re.compile(r"rate.?limit|too many requests|resource.?exhausted|\b429\b", re.IGNORECASE)
 _CLASS = re.compile(r"^<class '(?:[\w.]*\.)?(\w+)'>$")  # str() of a class, as some instrumentations send
 _LABEL_LIKE = re.compile(r"[^A-Za-z0-9_.:/@+=-]")
@@ -429,24 +415,20 @@ def error_type(raw: object, http_status: object, message: str = "") -> str | Non
     """The error type of a failed call: ``raw`` (error.type, or the exception recorded) as a class
     name (``openai.RateLimitError`` and ``<class 'openai.RateLimitError'>`` are RateLimitError),
     else the HTTP status; every rate limit, however reported (the span status ``message`` too), as
-    one type; None when nothing says."""
+    RATE_LIMITED; None when nothing says."""
     name = ""
     if raw is not None:
         name = str(raw).strip()
         named = _CLASS.match(name)
         name = named[1] if named is not None else name.rsplit(".", 1)[-1]
-    if _key(name) in _RATE_LIMIT_KEYS or http_status == 429 or _RATE_LIMIT_TEXT.search(message):
-        return RATE_LIMIT
+    if is_rate_limit(name) or http_status == 429 or _RATE_LIMIT_TEXT.search(message):
+        return RATE_LIMITED
     if not name and isinstance(http_status, int) and http_status >= 400:
         name = str(http_status)
     if not name:
         return None
     label = _LABEL_LIKE.sub("_", name)[:128]
     return label if label[0] not in "-." else OTHER_ERROR
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def _error(span: Span, attributes: Mapping[str, Any], failed: bool, item: dict[str, Any]) -> None:

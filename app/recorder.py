@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, TypeVar, get_args
 
 from app import __version__
 from app import metrics as m
+from app.errors import normalise_error_type
 from app.events import (
     EVENT_TYPES,
     BanditConverged,
@@ -184,7 +185,12 @@ class Recorder:
         by_labels = store.label_set(labels)
         by_labels[m.LLM_REQUESTS].inc(1.0, None)
         if e.status == "error":
-            by_labels[m.LLM_REQUEST_ERRORS, e.error_type or "unknown"].inc(1.0, exemplar)
+            error_type = "unknown" if e.error_type is None else normalise_error_type(e.error_type)
+            by_labels[m.LLM_REQUEST_ERRORS, error_type].inc(1.0, exemplar)
+        if e.attempt > 1:
+            by_labels[m.LLM_RETRIES].inc(1.0, None)
+            if e.fallback_from is not None:
+                store.inc(m.LLM_FALLBACKS, (e.fallback_from, e.model))
         latency = e.latency_ms / 1000.0
         by_labels[m.LLM_REQUEST_DURATION].observe(latency, exemplar)
         if e.input_tokens:

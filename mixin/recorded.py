@@ -76,6 +76,11 @@ TTFT_QUANTILE5M = Recorded("llmopt:llm_time_to_first_token_seconds:quantile_rate
 OUTPUT_TOKENS_PER_SECOND5M = Recorded("llmopt:llm_output_tokens_per_second:ratio_rate5m")
 # Calls cut at the token limit (finish_reason length), of the calls that reported a finish reason.
 TRUNCATED_RATIO5M = Recorded("llmopt:llm_truncated:ratio_rate5m")
+RETRIES_RATIO5M = Recorded("llmopt:llm_retries:ratio_rate5m")
+LOGICAL_CALLS_RATE5M = Recorded("llmopt:llm_logical_calls:rate5m")
+LOGICAL_CALL_ERRORS_RATIO5M = Recorded("llmopt:llm_logical_call_errors:ratio_rate5m")
+FALLBACKS_RATE5M = Recorded("from_model_model:llmopt_llm_fallbacks:rate5m")
+FALLBACKS_RATIO5M = Recorded("llmopt:llm_fallbacks:ratio_rate5m")
 
 # --- Models, quality, tokens (group llmopt.models) ------------------------------------------------
 QUALITY_MEAN5M = Recorded("llmopt:llm_quality_score:mean5m")

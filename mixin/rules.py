@@ -124,6 +124,12 @@ class Truncation(_Section):
     severity: Severity
 
 
+class FallbackStorm(_Section):
+    ratio_above: Ratio
+    for_: Duration = Field(alias="for")
+    severity: Severity
+
+
 class QualityDegradation(_Section):
     score_below: Annotated[float, Field(gt=0, le=100)]
     for_: Duration = Field(alias="for")
@@ -168,6 +174,7 @@ class Alerts(_Section):
     budget_exceeded: BudgetExceeded
     quality_degradation: QualityDegradation
     truncation: Truncation
+    fallback_storm: FallbackStorm
     optimization_stuck: OptimizationStuck
     exporter_down: Held
     optimizer_silent: Held
@@ -415,6 +422,7 @@ def _requests_group(q: Promql) -> Group:
     finished = q.rate(m.LLM_FINISH_REASONS, "5m")
     truncated = q.rate(m.LLM_FINISH_REASONS, "5m", match='finish_reason="length"')
     req, err = rec.LLM_REQUESTS_RATE5M.selector, rec.LLM_REQUEST_ERRORS_RATE5M.selector
+    retries = _or_zero(q.rate(m.LLM_RETRIES, "5m"), req)
     buckets = rec.LATENCY_BUCKETS_RATE5M.selector
     quantile_ids = {
         "0.5": "median",
@@ -504,6 +512,32 @@ def _requests_group(q: Promql) -> Group:
                 f"{_or_zero(truncated, finished)}\n/\n{finished}",
                 comment="Share of the LLM calls reporting a finish reason that were cut at the token limit "
                 "(finish_reason length).",
+            ),
+            Recording(
+                rec.RETRIES_RATIO5M,
+                f"{retries}\n/\n{req}",
+                comment="Share of LLM calls that were a later try of a logical call (a retry or a fallback).",
+            ),
+            Recording(
+                rec.LOGICAL_CALLS_RATE5M,
+                f"{req} - {retries}",
+                comment="Logical LLM calls per second: every call less the later tries.",
+            ),
+            Recording(
+                rec.LOGICAL_CALL_ERRORS_RATIO5M,
+                f"clamp_min({err} - {retries}, 0)\n/\n{rec.LOGICAL_CALLS_RATE5M.selector}",
+                comment="Share of logical LLM calls whose last try failed. Each later try follows a failed "
+                "one, so the failures of logical calls are the failed tries less the later tries.",
+            ),
+            Recording(
+                rec.FALLBACKS_RATE5M,
+                q.rate(m.LLM_FALLBACKS, "5m", keep=("from_model", "model")),
+                comment="Fallbacks per second, by the model replaced (from_model) and the model used.",
+            ),
+            Recording(
+                rec.FALLBACKS_RATIO5M,
+                f"{_or_zero(q.rate(m.LLM_FALLBACKS, '5m'), req)}\n/\n{req}",
+                comment="Share of LLM calls made in place of another model's failed try.",
             ),
         ),
     )
@@ -1000,10 +1034,14 @@ def _is_slow(window: str) -> bool:
 
 
 def _bad_ratio(q: Promql, slo: BudgetSlo, window: str) -> str:
-    """Share of LLM calls that count against the SLO over a window."""
+    """Share of LLM calls that count against the SLO over a window. For availability, of logical
+    calls: a retried try is not a failure of its call, since each later try follows a failed one,
+    a logical call failed when its last try did (failed tries less later tries)."""
     if slo.histogram is None:
         requests = q.rate(m.LLM_REQUESTS, window)
-        return f"{_or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)}\n/\n{requests}"
+        failures = _or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)
+        later = _or_zero(q.rate(m.LLM_RETRIES, window), requests)
+        return f"clamp_min({block(failures, '-', later)}, 0)\n/\n{block(requests, '-', later)}"
     calls = q.rate(slo.histogram, window, suffix="_count")
     fast = q.rate(
         slo.histogram, window, suffix="_bucket", match=f'le="{bucket_bound(slo.threshold_seconds)}"'
@@ -1165,6 +1203,16 @@ def _optimizer_alerts(config: RulesConfig) -> tuple[Alert, ...]:
             f"the token limit (finish_reason length) over the last 5 minutes (threshold "
             f"{percent(a.truncation.ratio_above)}). Truncated answers lower quality silently.",
             for_=a.truncation.for_,
+        ),
+        Alert(
+            "LLMOptFallbackStorm",
+            f"{rec.FALLBACKS_RATIO5M.selector} > {num(a.fallback_storm.ratio_above)}",
+            a.fallback_storm.severity,
+            "Many LLM calls fall back to another model.",
+            "{{ $value | humanizePercentage }} of LLM calls over the last 5 minutes were made in place of "
+            f"another model's failed try (threshold {percent(a.fallback_storm.ratio_above)}). The primary "
+            "models are failing, and the fallbacks cost more, or answer worse.",
+            for_=a.fallback_storm.for_,
         ),
         Alert(
             "LLMOptOptimizationStuck",

@@ -97,7 +97,7 @@ EXPECTED: dict[str, dict[SampleKey, float]] = {
     },
     "llm_request_error": {
         key("llmopt_llm_requests_total", **LLM_ERR): 1,
-        key("llmopt_llm_request_errors_total", **LLM_ERR, error_type="RateLimitError"): 1,
+        key("llmopt_llm_request_errors_total", **LLM_ERR, error_type="rate_limited"): 1,
         **histogram(m.LLM_REQUEST_DURATION, LLM_ERR, 0.12),
         key("llmopt_llm_cost_usd_total", **LLM_ERR): 0,
         key("llmopt_llm_baseline_cost_usd_total", **LLM_ERR): 0,

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Settings
+from app.errors import normalise_error_type
 from app.main import create_app
 from tests.conftest import Exporter, make_exporter
 from tests.exposition import SampleKey, changed, key
@@ -199,7 +200,11 @@ def _count_llm_request(total: defaultdict[SampleKey, float], event: Json) -> Non
     is_error = event.get("status") == "error"
     total[key("llmopt_llm_requests_total", **llm)] += 1
     if is_error:
-        total[key("llmopt_llm_request_errors_total", **llm, error_type=event["error_type"])] += 1
+        total[
+            key(
+                "llmopt_llm_request_errors_total", **llm, error_type=normalise_error_type(event["error_type"])
+            )
+        ] += 1
     total[key("llmopt_llm_request_duration_seconds_count", **llm)] += 1
     total[key("llmopt_llm_request_duration_seconds_sum", **llm)] += event["latency_ms"] / 1000.0
     total[key("llmopt_llm_tokens_total", **llm, direction="input")] += event["input_tokens"]

@@ -28,6 +28,7 @@ import pytest
 import yaml
 from llmopt_client import Client, HaltGuard, TraceContext, get_logger, trace_context
 
+from app.errors import normalise_error_type
 from mixin import rules
 from tests.exposition import key, samples
 from tests.processes import EXPORTER, PROMETHEUS, exporter_process, free_port, running
@@ -284,9 +285,13 @@ def _rows(section: str) -> list[list[str]]:
 def test_incident_context_names_the_alert_errors_traces_and_experiments(stack: Stack) -> None:
     assert stack.simulator.wait(timeout=30) == 0
     events = _simulated_events()
-    errors = Counter((e["error_type"], e["model"]) for e in events if e.get("status") == "error")
+    errors = Counter(
+        (normalise_error_type(e["error_type"]), e["model"]) for e in events if e.get("status") == "error"
+    )
     ok_traces = {e["trace_id"] for e in events if e.get("type") == "llm_request"}
-    failed_traces = {e["trace_id"]: e["error_type"] for e in events if e.get("status") == "error"}
+    failed_traces = {
+        e["trace_id"]: normalise_error_type(e["error_type"]) for e in events if e.get("status") == "error"
+    }
     with Client(stack.incident) as client:
         logger = get_logger(
             "optimizer-api", "test", client=client, component="incident-test", stream=io.StringIO()

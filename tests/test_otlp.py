@@ -211,21 +211,21 @@ def test_time_to_first_token_only_for_streamed_calls(
             s.current(**{"error.type": "<class 'openai.RateLimitError'>"}),
             {"failed": True},
             "gpt-4o",
-            "RateLimitError",
+            "rate_limited",
             id="class-as-text",
         ),
         pytest.param(
             s.current(**{"error.type": "rate_limit_error"}),
             {"failed": True},
             "gpt-4o",
-            "RateLimitError",
+            "rate_limited",
             id="api-type",
         ),
         pytest.param(
             s.current(**{"http.response.status_code": 429}),
             {"failed": True},
             "gpt-4o",
-            "RateLimitError",
+            "rate_limited",
             id="http-429",
         ),
         pytest.param(
@@ -236,7 +236,7 @@ def test_time_to_first_token_only_for_streamed_calls(
                 "events": [("exception", {"exception.type": "anthropic.RateLimitError"})],
             },
             "claude-sonnet-4",
-            "RateLimitError",
+            "rate_limited",
             id="status-only-with-exception",
         ),
         pytest.param(

@@ -126,7 +126,7 @@ def test_the_exporter_counts_what_the_calls_did(
     )
     limited = {"model": RATE_LIMITED, "provider": "openai", "task_type": "chat"}
     assert metrics[key("llmopt_llm_requests_total", **limited)] == 1
-    assert metrics[key("llmopt_llm_request_errors_total", **limited, error_type="RateLimitError")] == 1
+    assert metrics[key("llmopt_llm_request_errors_total", **limited, error_type="rate_limited")] == 1
     assert metrics[key("llmopt_exporter_otlp_spans_total", outcome="applied")] == 6
     # The streamed calls, each in its variant (baggage): one call each, none for the others.
     for variant in VARIANTS:

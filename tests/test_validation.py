@@ -48,6 +48,8 @@ BAD_EVENTS = [
     pytest.param(llm(finish_reason="max_tokens"), "finish_reason", id="unknown-finish-reason"),
     pytest.param(llm(operation="chat.completions"), "operation", id="unknown-operation"),
     pytest.param(llm(experiment_id="e"), "variant_id", id="experiment-without-variant"),
+    pytest.param(llm(attempt=0), "attempt", id="attempt-zero"),
+    pytest.param(llm(fallback_from="m0"), "fallback_from", id="fallback-on-a-first-try"),
     pytest.param(llm(parameter_value=0.7, parameter="temperature"), "arm_id", id="parameter-without-arm"),
     pytest.param(llm(model=""), "model", id="empty-label-value"),
     pytest.param(llm(model="m" * 129), "model", id="overlong-label-value"),

@@ -21,6 +21,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from app import otlp
+from app.errors import RATE_LIMITED
 from app.events import EVENTS, LABEL_PATTERN, Event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -365,7 +366,7 @@ def opentelemetry_table() -> str:
             "error_type",
             f"`{otlp.ERROR_TYPE}`, else the `{otlp.EXCEPTION_TYPE}` of the span's `{otlp.EXCEPTION}` "
             f"event, as a class name; else the HTTP status ({_names(otlp.HTTP_STATUS)}). Every rate limit "
-            f"(class, API error type, HTTP 429, a status message that says so) is `{otlp.RATE_LIMIT}`",
+            f"(class, API error type, HTTP 429, a status message that says so) is `{RATE_LIMITED}`",
         ),
         (
             "quality, accuracy, relevance, coherence, completeness",

@@ -72,7 +72,9 @@ class LlmRequest(Event):
     status: Literal["success", "error"] = "success"
     """Whether the call succeeded."""
     error_type: str | None = None
-    """Why it failed (status error only), e.g. an exception class."""
+    """Why it failed (status error only), e.g. an exception class. A rate limit, however spelled
+    (RateLimitError, rate_limit_error, 429, RESOURCE_EXHAUSTED...), is counted as rate_limited.
+    """
     latency_ms: float
     """End-to-end latency of the call, in milliseconds."""
     operation: Literal["chat", "text_completion", "embeddings", "generate_content", "other"] = "chat"
@@ -121,6 +123,12 @@ class LlmRequest(Event):
     """The parameter the arm sets (with arm_id and parameter_value)."""
     parameter_value: float | None = None
     """The parameter's value on this arm."""
+    attempt: int = 1
+    """Which try of one logical call this is: 1 for the first, 2 for the first retry or fallback. Every try
+    is its own llm_request event.
+    """
+    fallback_from: str | None = None
+    """The model this call replaced after that model's attempt failed (a fallback; attempt >= 2)."""
 
     @property
     def is_critical(self) -> bool:

@@ -46,6 +46,9 @@ class CallLabels(TypedDict, total=False):
     parameter: str
     parameter_value: float
     operation: Literal["chat", "text_completion", "embeddings", "generate_content", "other"]
+    # A retry or fallback of a logical call: which try this is, and the model it replaces.
+    attempt: int
+    fallback_from: str
 
 
 class Outcome(TypedDict, total=False):

@@ -77,7 +77,7 @@ CASES = [
         ],
         {
             key("llmopt_llm_requests_total", **LLM): 2,
-            key("llmopt_llm_request_errors_total", **LLM, error_type="RateLimitError"): 1,
+            key("llmopt_llm_request_errors_total", **LLM, error_type="rate_limited"): 1,
             key("llmopt_llm_request_duration_seconds_count", **LLM): 2,
             key("llmopt_llm_request_duration_seconds_sum", **LLM): 0.35,
             key("llmopt_llm_request_duration_seconds_bucket", **LLM, le="0.16"): 1,

@@ -64,7 +64,7 @@ def test_a_failed_call_is_reported_as_an_error_and_raised(
     samples = exporter.samples()
     labels = llm("instrument-error")
     assert samples[key("llmopt_llm_requests_total", **labels)] == 1
-    assert samples[key("llmopt_llm_request_errors_total", **labels, error_type="RateLimitError")] == 1
+    assert samples[key("llmopt_llm_request_errors_total", **labels, error_type="rate_limited")] == 1
     assert samples[key("llmopt_llm_tokens_total", **labels, direction="input")] == 50
 
 
@@ -116,7 +116,7 @@ def test_a_decorated_coroutine_is_timed_and_its_errors_raised(
     samples = exporter.samples()
     labels = llm("instrument-async", task_type="qa")
     assert samples[key("llmopt_llm_requests_total", **labels)] == 2
-    assert samples[key("llmopt_llm_request_errors_total", **labels, error_type="RateLimitError")] == 1
+    assert samples[key("llmopt_llm_request_errors_total", **labels, error_type="rate_limited")] == 1
     assert samples[key("llmopt_llm_tokens_total", **labels, direction="input")] == 14
 
 
