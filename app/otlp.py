@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NamedTuple, get_args, get_type_hints
 
 import msgspec
@@ -43,6 +44,11 @@ from app.recorder import QUALITY_DIMENSIONS
 from app.store import MetricStore
 
 PATH = "/v1/traces"
+# Of each span, resource and span event, the first this many attributes are read, and of each span
+# the first this many events: OpenTelemetry SDKs keep no more by default (AttributeCountLimit,
+# EventCountLimit), and the work a request costs stays in proportion to its spans, not its bytes.
+MAX_ATTRIBUTES = 128
+MAX_EVENTS = 128
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
@@ -247,7 +253,7 @@ def _read(attributes: Iterable[KeyValue]) -> _Read:
     """The attributes this module reads, sorted; the others (message contents, large) unread."""
     read = _Read({}, {}, {})
     roles = _ROLES
-    for attribute in attributes:
+    for attribute in islice(attributes, MAX_ATTRIBUTES):
         key = attribute.key
         try:
             role = roles[key]
@@ -299,7 +305,13 @@ class Mapped:
 
 def map_request(request: ExportTraceServiceRequest, media: str, max_spans: int) -> Mapped:
     """The LLM calls among the spans of ``request``; raises TooManyEvents past ``max_spans``."""
-    received = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+    # Counted level by level, each bounded before the next is walked: a body of millions of empty
+    # resources or scopes costs no more than one of as many spans.
+    resources = request.resource_spans
+    scopes = len(resources) if len(resources) > max_spans else sum(len(one.scope_spans) for one in resources)
+    if scopes > max_spans:
+        raise TooManySpans(f"more than max_batch_events ({max_spans}) resources or scopes in one request")
+    received = sum(len(scope.spans) for resource in resources for scope in resource.scope_spans)
     if received > max_spans:
         raise TooManySpans(f"{received} spans in one request, more than max_batch_events ({max_spans})")
     mapped = Mapped(received=received)
@@ -438,10 +450,15 @@ def _error(span: Span, attributes: Mapping[str, Any], failed: bool, item: dict[s
         return
     item["status"] = "error"
     if raw is None:
-        for event in span.events:
+        for event in islice(span.events, MAX_EVENTS):
             if event.name == EXCEPTION:
                 raw = next(
-                    (kv.value.string_value for kv in event.attributes if kv.key == EXCEPTION_TYPE), None
+                    (
+                        kv.value.string_value
+                        for kv in islice(event.attributes, MAX_ATTRIBUTES)
+                        if kv.key == EXCEPTION_TYPE
+                    ),
+                    None,
                 )
     kind = error_type(raw, http_status, span.status.message)
     if kind is not None:
@@ -452,10 +469,14 @@ def _evaluations(span: Span, item: dict[str, Any]) -> None:
     """Evaluation results become quality scores: one named as a quality dimension scores that
     dimension, any other the composite quality (their mean). Scores of at most 1 are fractions."""
     others: list[float] = []
-    for event in span.events:
+    for event in islice(span.events, MAX_EVENTS):
         if event.name != EVALUATION:
             continue
-        values = {kv.key: _value(kv.value) for kv in event.attributes}
+        values = {
+            kv.key: _value(kv.value)
+            for kv in islice(event.attributes, MAX_ATTRIBUTES)
+            if kv.key in (EVALUATION_NAME, EVALUATION_SCORE)
+        }
         score = values.get(EVALUATION_SCORE)
         if not isinstance(score, int | float) or isinstance(score, bool) or not math.isfinite(score):
             continue

@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status as RpcStatus
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan
 
+from app import otlp
 from app.config import Settings
 from tests import spans as s
 from tests.conftest import Exporter, make_exporter
@@ -451,3 +455,43 @@ def test_a_json_refusal_is_a_json_status(exporter: Exporter) -> None:
 def test_only_post(exporter: Exporter) -> None:
     response = exporter.client.get("/v1/traces")
     assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+# --- hostile bodies: the work a request costs follows its spans, not its bytes ---------------------
+def test_attributes_and_events_past_the_sdk_limits_are_not_read(exporter: Exporter) -> None:
+    filler = {f"app.filler.{index}": "x" for index in range(otlp.MAX_ATTRIBUTES)}
+    late_genai = s.span({**filler, **s.current()})  # its GenAI attributes come after the first 128
+    early_genai = s.span({**s.current(), **{f"app.more.{index}": index for index in range(20_000)}})
+    evaluation = (
+        "gen_ai.evaluation.result",
+        {"gen_ai.evaluation.name": "x", "gen_ai.evaluation.score.value": 0.5},
+    )
+    late_evaluation = s.span(
+        s.current(model="gpt-4o-mini"), events=[("tick", {})] * otlp.MAX_EVENTS + [evaluation]
+    )
+    assert not answer(post(exporter, [late_genai, early_genai, late_evaluation])).HasField("partial_success")
+    metrics = exporter.scrape()
+    assert metrics[key("llmopt_exporter_otlp_spans_ignored_total", reason="not_genai")] == 1
+    assert calls(metrics, "gpt-4o-2024-08-06") == 1
+    assert calls(metrics, "gpt-4o-mini-2024-08-06") == 1
+    quality = key("llmopt_llm_quality_score_count", model="gpt-4o-mini-2024-08-06", **SERVED)
+    assert metrics.get(quality, 0) == 0, "the evaluation past the 128th event is not read"
+
+
+@pytest.mark.parametrize("level", ["resources", "scopes"])
+def test_millions_of_empty_resources_or_scopes_are_refused_unwalked(exporter: Exporter, level: str) -> None:
+    request = ExportTraceServiceRequest()
+    if level == "resources":
+        for _ in range(Settings().max_batch_events + 1):
+            request.resource_spans.add()
+    else:
+        resource = request.resource_spans.add()
+        for _ in range(Settings().max_batch_events + 1):
+            resource.scope_spans.add()
+    before = exporter.scrape()
+    response = exporter.client.post(
+        "/v1/traces", content=request.SerializeToString(), headers={"content-type": PROTOBUF}
+    )
+    assert response.status_code == 413
+    assert status_of(response).code == 8 and "max_batch_events" in status_of(response).message
+    assert domain(exporter.scrape()) == domain(before)
