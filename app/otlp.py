@@ -182,12 +182,16 @@ def media_type(content_type: str | None) -> str | None:
     return media if media in (PROTOBUF, JSON) else None
 
 
+class _JsonObject(msgspec.Struct):
+    """An object, its members skipped unread (message contents are not decoded twice)."""
+
+
 class _JsonScopeSpans(msgspec.Struct, rename="camel"):
-    spans: list[dict[str, Any]] = []
+    spans: list[_JsonObject] = []
 
 
 class _JsonResourceSpans(msgspec.Struct, rename="camel"):
-    resource: dict[str, Any] = {}
+    resource: _JsonObject | None = None
     scope_spans: list[_JsonScopeSpans] = []
 
 
