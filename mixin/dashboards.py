@@ -418,11 +418,17 @@ def system_health(config: RulesConfig) -> Board:
             custom=STACKED,
         ),
         timeseries(
-            "Error ratio",
-            "Share of LLM calls that failed over 5 minutes. The HighErrorRate alert fires above "
-            f"{rules.percent(error_alert)} for {alerts.high_error_rate.for_}.",
+            "Error ratio, retries and fallbacks",
+            "Share of LLM calls that failed over 5 minutes; the HighErrorRate alert fires above "
+            f"{rules.percent(error_alert)} for {alerts.high_error_rate.for_}. Of logical calls (each "
+            "with its retries and fallbacks), the share whose last try failed; and the shares of calls "
+            "that were a retry, or a fallback to another model (FallbackStorm above "
+            f"{rules.percent(alerts.fallback_storm.ratio_above)}).",
             "percentunit",
             q(rec.LLM_REQUEST_ERRORS_RATIO5M.selector, "errors"),
+            q(rec.LOGICAL_CALL_ERRORS_RATIO5M.selector, "logical calls failed"),
+            q(rec.RETRIES_RATIO5M.selector, "later tries"),
+            q(rec.FALLBACKS_RATIO5M.selector, "fallbacks"),
             width=8,
             defaults={"min": 0, "thresholds": thresholds("transparent", (error_alert, RED))},
             custom={"thresholdsStyle": {"mode": "line"}},

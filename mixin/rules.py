@@ -527,7 +527,8 @@ def _requests_group(q: Promql) -> Group:
                 rec.LOGICAL_CALL_ERRORS_RATIO5M,
                 f"clamp_min({err} - {retries}, 0)\n/\n{rec.LOGICAL_CALLS_RATE5M.selector}",
                 comment="Share of logical LLM calls whose last try failed. Each later try follows a failed "
-                "one, so the failures of logical calls are the failed tries less the later tries.",
+                "one, so the failures of logical calls are the failed tries less the later tries. rate() "
+                "misses the first increment of a series, so with few calls per label set this is rough.",
             ),
             Recording(
                 rec.FALLBACKS_RATE5M,
@@ -1034,14 +1035,10 @@ def _is_slow(window: str) -> bool:
 
 
 def _bad_ratio(q: Promql, slo: BudgetSlo, window: str) -> str:
-    """Share of LLM calls that count against the SLO over a window. For availability, of logical
-    calls: a retried try is not a failure of its call, since each later try follows a failed one,
-    a logical call failed when its last try did (failed tries less later tries)."""
+    """Share of LLM calls that count against the SLO over a window."""
     if slo.histogram is None:
         requests = q.rate(m.LLM_REQUESTS, window)
-        failures = _or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)
-        later = _or_zero(q.rate(m.LLM_RETRIES, window), requests)
-        return f"clamp_min({block(failures, '-', later)}, 0)\n/\n{block(requests, '-', later)}"
+        return f"{_or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)}\n/\n{requests}"
     calls = q.rate(slo.histogram, window, suffix="_count")
     fast = q.rate(
         slo.histogram, window, suffix="_bucket", match=f'le="{bucket_bound(slo.threshold_seconds)}"'

@@ -179,10 +179,8 @@ ROWS: tuple[TaxonomyRow, ...] = (
     _words("SystemMetrics.errors.recentErrors.stackTrace", "the structured log (`error.stack`)"),
     TaxonomyRow(
         "SystemMetrics.availability.uptime",
-        "1 - clamp_min(sum(increase(llmopt_llm_request_errors_total[30d])) - "
-        "(sum(increase(llmopt_llm_retries_total[30d])) or vector(0)), 0) / "
-        "(sum(increase(llmopt_llm_requests_total[30d])) - (sum(increase(llmopt_llm_retries_total[30d])) or vector(0)))",
-        "The availability SLI (logical calls whose last try succeeded / logical calls), 0-1.",
+        "1 - sum(increase(llmopt_llm_request_errors_total[30d])) / sum(increase(llmopt_llm_requests_total[30d]))",
+        "The availability SLI (successful / total requests), 0-1.",
     ),
     TaxonomyRow(
         "SystemMetrics.availability.uptimeSeconds",

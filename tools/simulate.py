@@ -37,6 +37,8 @@ MODELS = (
 )
 BASELINE = MODELS[0]
 ERROR_TYPES = ("RateLimitError", "TimeoutError", "ModelError", "BudgetExceededError")
+# Failures the simulated optimizer tries again: rate limits on the same model, model errors on another.
+RETRIED_ERRORS = ("RateLimitError", "ModelError")
 TASKS = ("summarization", "classification", "extraction")
 ARMS = (("t0.3", 0.3, 0.62), ("t0.7", 0.7, 0.81), ("t1.0", 1.0, 0.55))  # arm, temperature, mean reward
 WINNING_EXPERIMENT = "prompt-optimization-v5"
@@ -59,6 +61,7 @@ class Simulation:
         self.assignment = random.Random(f"{self.seed}-assignment")
         # Likewise for how calls stream and finish.
         self.streaming = random.Random(f"{self.seed}-streaming")
+        self.retrying = random.Random(f"{self.seed}-retrying")
 
     def _id(self) -> str:
         return str(uuid.UUID(int=self.random.getrandbits(128), version=4))
@@ -96,6 +99,7 @@ class Simulation:
         Most events are LLM calls; a few per tick are bandit steps, feedback and slower signals.
         """
         events = [self._llm_request(progress) for _ in range(max(1, round(self.rate * seconds * 0.9)))]
+        events += self._retries(events)
         events += self._bandit(progress)
         if self.random.random() < 0.5:
             events.append(self._feedback())
@@ -158,6 +162,42 @@ class Simulation:
             parameter_value=temperature,
         )
         return event
+
+    def _retries(self, calls: list[Event]) -> list[Event]:
+        """Most rate-limited calls are tried again on the same model, most calls the model failed
+        on another model (a fallback), and the later try succeeds; time-outs and budget errors are
+        not tried again. Drawn from their own stream, so the calls themselves stay as they were."""
+        rng = self.retrying
+        later: list[Event] = []
+        for failed in calls:
+            if failed.get("error_type") not in RETRIED_ERRORS or rng.random() < 0.3:
+                continue
+            models = [spec for spec in MODELS if spec[0] != failed["model"]]
+            model, provider, price_in, price_out, median = (
+                next(spec for spec in MODELS if spec[0] == failed["model"])
+                if failed["error_type"] == "RateLimitError"
+                else rng.choice(models)
+            )
+            input_tokens = int(rng.lognormvariate(math.log(900), 0.5))
+            output_tokens = int(rng.lognormvariate(math.log(250), 0.6))
+            retry: Event = {
+                **{name: failed[name] for name in ("type", "trace_id", "task_type")},
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "span_id": f"{rng.getrandbits(64):016x}",
+                "model": model,
+                "provider": provider,
+                "attempt": 2,
+                "latency_ms": round(rng.lognormvariate(math.log(median), 0.45) * 1000, 1),
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cost_usd": round(input_tokens / 1000 * price_in + output_tokens / 1000 * price_out, 6),
+                "finish_reason": "stop",
+                "quality": round(min(100.0, max(0.0, rng.gauss(82, 6))), 1),
+            }
+            if model != failed["model"]:
+                retry["fallback_from"] = failed["model"]
+            later.append(retry)
+        return later
 
     def _stream_and_finish(self, latency: float, uncached: int, output_tokens: int, model: str) -> Event:
         """Most calls stream (the first token after a fifth to two fifths of the call); most stop on
