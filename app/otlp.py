@@ -304,7 +304,6 @@ class Mapped:
     spans: list[tuple[str, str]] = field(default_factory=list)  # (trace id, span id) of each item
     parents: list[str | None] = field(default_factory=list)  # event id of each item's parent span
     ignored: Counter[str] = field(default_factory=Counter)
-    received: int = 0
 
 
 def map_request(request: ExportTraceServiceRequest, media: str, max_spans: int) -> Mapped:
@@ -318,7 +317,7 @@ def map_request(request: ExportTraceServiceRequest, media: str, max_spans: int) 
     received = sum(len(scope.spans) for resource in resources for scope in resource.scope_spans)
     if received > max_spans:
         raise TooManySpans(f"{received} spans in one request, more than max_batch_events ({max_spans})")
-    mapped = Mapped(received=received)
+    mapped = Mapped()
     for resource_spans in request.resource_spans:
         ours = _read(resource_spans.resource.attributes).ours
         for scope_spans in resource_spans.scope_spans:
