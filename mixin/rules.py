@@ -118,13 +118,9 @@ class BudgetExceeded(_Section):
     severity: Severity
 
 
-class Truncation(_Section):
-    ratio_above: Ratio
-    for_: Duration = Field(alias="for")
-    severity: Severity
+class RatioAbove(_Section):
+    """An alert on a share of calls over a threshold: truncated answers, fallbacks."""
 
-
-class FallbackStorm(_Section):
     ratio_above: Ratio
     for_: Duration = Field(alias="for")
     severity: Severity
@@ -173,8 +169,8 @@ class Alerts(_Section):
     high_latency: HighLatency
     budget_exceeded: BudgetExceeded
     quality_degradation: QualityDegradation
-    truncation: Truncation
-    fallback_storm: FallbackStorm
+    truncation: RatioAbove
+    fallback_storm: RatioAbove
     optimization_stuck: OptimizationStuck
     exporter_down: Held
     optimizer_silent: Held
