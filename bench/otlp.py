@@ -25,14 +25,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
-from prometheus_client import CollectorRegistry
 
 from app import otlp
-from app.dedup import RecentIds
-from app.ingest import Ingestor
-from app.recorder import Recorder
-from app.store import LabelGuard, MetricStore
 from bench import workload
+from bench.floor import build
 
 SPANS_PER_BODY = 512  # the default batch of the SDK's BatchSpanProcessor
 PLACEHOLDER = b"@ID@"
@@ -101,13 +97,6 @@ def wrk_body(seed: int) -> bytes:
     return encoded
 
 
-def _ingestor() -> tuple[MetricStore, Ingestor]:
-    store = MetricStore(CollectorRegistry(), LabelGuard(500))
-    recent_ids = RecentIds(100_000, 3600)
-    recent_ids.remember(f"earlier-{index}" for index in range(100_000))
-    return store, Ingestor(store, Recorder(store), workload.DECODER, recent_ids)
-
-
 def floor(total: int, repeats: int) -> dict[str, float]:
     """Median µs per span of ``otlp.receive`` (parse, map, check, dedup, record) over ``repeats``
     rounds of ``total`` fresh spans in bodies of SPANS_PER_BODY."""
@@ -116,7 +105,8 @@ def floor(total: int, repeats: int) -> dict[str, float]:
         bodies = [
             body(spans(SPANS_PER_BODY, seed * 1000 + index)) for index in range(total // SPANS_PER_BODY)
         ]
-        store, ingestor = _ingestor()
+        # The JSON floor's exporter: default label cap, the duplicate window full.
+        store, _, ingestor = build("exporter")
         otlp.receive(body(spans(SPANS_PER_BODY, 10_000 + seed)), otlp.PROTOBUF, ingestor, store, 5000)  # warm
         gc.collect()
         started = time.perf_counter()
