@@ -24,6 +24,15 @@ def samples(text: str) -> dict[SampleKey, float]:
     }
 
 
+def domain(metrics: Mapping[SampleKey, float]) -> dict[SampleKey, float]:
+    """The samples of the optimizer's metrics: all but the exporter's own (and the runtime's)."""
+    return {
+        sample_key: value
+        for sample_key, value in metrics.items()
+        if sample_key[0].startswith("llmopt_") and not sample_key[0].startswith("llmopt_exporter_")
+    }
+
+
 def openmetrics_samples(text: str) -> list[Sample]:
     return [sample for family in parse_openmetrics(text) for sample in family.samples]
 

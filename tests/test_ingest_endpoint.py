@@ -16,7 +16,7 @@ import pytest
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import CLOCK
-from tests.exposition import SampleKey, key, samples
+from tests.exposition import SampleKey, domain, key, samples
 
 TOKEN = "ingest-token-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
@@ -105,11 +105,7 @@ async def _exchange(app: Any, body: bytes, headers: dict[str, str]) -> tuple[htt
 
 def _domain(exposition: str) -> dict[SampleKey, float]:
     """The samples of the optimizer's metrics: all but the exporter's own."""
-    return {
-        sample_key: value
-        for sample_key, value in samples(exposition).items()
-        if sample_key[0].startswith("llmopt_") and not sample_key[0].startswith("llmopt_exporter_")
-    }
+    return domain(samples(exposition))
 
 
 @pytest.mark.parametrize(("body", "headers", "status", "said"), REQUESTS)

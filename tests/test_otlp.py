@@ -22,7 +22,7 @@ from app import otlp
 from app.config import Settings
 from tests import spans as s
 from tests.conftest import Exporter, make_exporter
-from tests.exposition import SampleKey, key
+from tests.exposition import SampleKey, domain, key
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -52,10 +52,6 @@ def answer(response: Any, media: str = PROTOBUF) -> ExportTraceServiceResponse:
 
 def calls(metrics: dict[SampleKey, float], model: str, **labels: str) -> float:
     return metrics.get(key("llmopt_llm_requests_total", model=model, **{**SERVED, **labels}), 0.0)
-
-
-def domain(metrics: dict[SampleKey, float]) -> dict[SampleKey, float]:
-    return {k: v for k, v in metrics.items() if k[0].startswith("llmopt_") and "exporter" not in k[0]}
 
 
 # --- the conventions -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from mixin import recorded as rec
 from mixin import rules
 from tests import spans as s
-from tests.exposition import SampleKey, key, samples
+from tests.exposition import SampleKey, domain, key, samples
 from tests.openai_stub import RATE_LIMITED, OpenAIStub, openai_stub
 from tests.processes import ROOT, exporter_and_prometheus, exporter_process, wait_until
 
@@ -41,10 +41,6 @@ EXPERIMENT, VARIANTS = "prompt-v5", ("control", "concise")
 def _scrape(url: str) -> dict[SampleKey, float]:
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
         return samples(response.read().decode())
-
-
-def _domain(metrics: dict[SampleKey, float]) -> dict[SampleKey, float]:
-    return {k: v for k, v in metrics.items() if k[0].startswith("llmopt_") and "exporter" not in k[0]}
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +142,7 @@ def test_exporting_the_same_spans_again_changes_nothing(
     )
     assert again.export(spans) is SpanExportResult.SUCCESS
     after = _scrape(exporter_url)
-    assert _domain(after) == _domain(before)
+    assert domain(after) == domain(before)
     duplicates = key("llmopt_exporter_otlp_spans_total", outcome="duplicate")
     assert after[duplicates] - before[duplicates] == len(spans)
 
