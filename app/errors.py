@@ -29,6 +29,8 @@ RATE_LIMIT_SPELLINGS = frozenset(
         "http429",
     )
 )
+# The same in a sentence (an error's message): the words of a rate limit, apart or joined.
+_IN_TEXT = re.compile(r"rate.?limit|too many requests|resource.?exhausted|\b429\b", re.IGNORECASE)
 _PUNCTUATION = re.compile(r"[^a-z0-9]")
 # Error types as sent -> their label, found once per name; bounded, as names come from clients.
 _SEEN: dict[str, str] = {}
@@ -38,6 +40,11 @@ _SEEN_LIMIT = 10_000
 def is_rate_limit(name: str) -> bool:
     """Whether ``name`` is one of the spellings of a rate limit."""
     return _PUNCTUATION.sub("", name.lower()) in RATE_LIMIT_SPELLINGS
+
+
+def says_rate_limit(text: str) -> bool:
+    """Whether a message (a span's status, an exception's text) says the call was rate limited."""
+    return _IN_TEXT.search(text) is not None
 
 
 def normalise_error_type(name: str) -> str:

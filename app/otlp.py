@@ -37,7 +37,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from app import metrics as m
 from app.decode import EventDecoder, InvalidBody, Problem
-from app.errors import RATE_LIMITED, is_rate_limit
+from app.errors import RATE_LIMITED, is_rate_limit, says_rate_limit
 from app.events import LlmRequest
 from app.ingest import Ingestor
 from app.recorder import QUALITY_DIMENSIONS
@@ -160,7 +160,6 @@ FINISH_REASON_ALIASES = {
     "error": ("error",),
 }
 _FINISH_REASON = {alias: reason for reason, aliases in FINISH_REASON_ALIASES.items() for alias in aliases}
-_RATE_LIMIT_TEXT = re.compile(r"rate.?limit|too many requests|resource.?exhausted|\b429\b", re.IGNORECASE)
 _CLASS = re.compile(r"^<class '(?:[\w.]*\.)?(\w+)'>$")  # str() of a class, as some instrumentations send
 _LABEL_LIKE = re.compile(r"[^A-Za-z0-9_.:/@+=-]")
 OTHER_ERROR = "_OTHER"  # the conventions' value of error.type when nothing says more
@@ -436,7 +435,7 @@ def error_type(raw: object, http_status: object, message: str = "") -> str | Non
         name = str(raw).strip()
         named = _CLASS.match(name)
         name = named[1] if named is not None else name.rsplit(".", 1)[-1]
-    if is_rate_limit(name) or http_status == 429 or _RATE_LIMIT_TEXT.search(message):
+    if is_rate_limit(name) or http_status == 429 or says_rate_limit(message):
         return RATE_LIMITED
     if not name and isinstance(http_status, int) and http_status >= 400:
         name = str(http_status)
