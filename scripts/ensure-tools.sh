@@ -12,10 +12,13 @@
 # prometheus-pushgateway) and wrk (Debian packages wrk and libluajit-5.1-2).
 #
 # Debian packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` into
-# TOOLS_DIR/debian. Nothing is installed system-wide and no package's maintainer scripts run, so no
-# user is created and no service is enabled or started; root is not needed. When the machine's package
-# lists are missing or stale, fresh ones are fetched into TOOLS_DIR/apt (apt-get update with
-# project-local state, which works without root). Nothing is left running.
+# TOOLS_DIR/debian: no package's maintainer scripts run, so no user is created and no service is
+# enabled or started. When the machine's package lists are missing or stale, fresh ones are fetched
+# into TOOLS_DIR/apt (apt-get update with project-local state, which works without root). One thing
+# cannot live there: Debian's Alertmanager reads its notification templates from
+# /usr/share/prometheus/alertmanager, a path built into it, so when that is missing the package
+# prometheus-alertmanager is installed (apt-get install, as root, with service starts refused for
+# the time of the install); without root the script says what to run. Nothing is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/tools.env
@@ -41,6 +44,9 @@ has_node_18() {
 }
 
 # --- What is missing -------------------------------------------------------------------------------
+# Where Debian's Alertmanager looks for its default notification templates (built into it).
+alertmanager_templates=/usr/share/prometheus/alertmanager/default.tmpl
+install_alertmanager=false
 sets=("${@:-test}")
 wanted=()   # Debian packages to unpack (docker-compose: with the Python packages it needs)
 plan=()
@@ -54,6 +60,10 @@ for set in "${sets[@]}"; do
       if ! is_present alertmanager amtool; then
         wanted+=(prometheus-alertmanager)
         plan+=("$bin/alertmanager, amtool|Debian package prometheus-alertmanager")
+      fi
+      if [ ! -e "$alertmanager_templates" ]; then
+        install_alertmanager=true
+        plan+=("$alertmanager_templates|apt-get install prometheus-alertmanager (root; no service started)")
       fi
       if ! is_present docker-compose; then
         wanted+=(docker-compose)
@@ -88,7 +98,7 @@ if [ ${#plan[@]} -eq 0 ]; then
   say "the tools are in $bin"
   exit 0
 fi
-say "installing into $tools (git-ignored): nothing system-wide, no service enabled or started, no root needed"
+say "installing into $tools (git-ignored; no service enabled or started):"
 for line in "${plan[@]}"; do say "$(printf '  %-40s <- %s' "${line%%|*}" "${line#*|}")"; done
 mkdir -p "$bin"
 
@@ -139,6 +149,28 @@ if [ ${#wanted[@]} -gt 0 ]; then
   done
   say "unpacked $(cd "$tools/debs" && ls | sed 's/_.*//' | tr '\n' ' ')into $tools/debian"
   rm -rf "$tools/debs"
+fi
+
+# --- Alertmanager's templates: the installed package -----------------------------------------------
+if $install_alertmanager; then
+  [ "$(id -u)" = 0 ] || fail "Debian's Alertmanager reads its templates from $alertmanager_templates," \
+    "which only its installed package provides: run" \
+    "'sudo apt-get install -y --no-install-recommends prometheus-alertmanager' once, then make test again."
+  # Refuse service starts for the time of the install (as container images do), unless the
+  # machine has its own policy already.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=true
+  fi
+  install_package() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >&2
+  }
+  say "apt-get install prometheus-alertmanager (for $alertmanager_templates)"
+  install_package || { apt-get -qq update >&2 && install_package; } || status=$?
+  if $made_policy; then rm -f "$policy"; fi
+  [ -z "${status:-}" ] || fail "apt-get install prometheus-alertmanager failed (see above)"
+  [ -e "$alertmanager_templates" ] || fail "prometheus-alertmanager is installed but $alertmanager_templates is missing"
 fi
 
 for package in "${wanted[@]}"; do
