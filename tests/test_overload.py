@@ -18,9 +18,9 @@ from tests.exposition import key, samples
 from tests.processes import exporter_process
 
 WRITERS = 24
-BATCH = 2000
+BATCH = 5000  # max_batch_events: each batch holds the event loop as long as one may
 FLOOD_SECONDS = 6.0
-MAX_WAIT = 0.2  # max_wait_seconds of the exporter under test
+MAX_WAIT = 0.1  # max_wait_seconds of the exporter under test
 # Health checks and scrapes wait a few turns of the event loop, each with about one batch of
 # ingest; the bound leaves room for a busy machine. Without turns they took seconds.
 HEALTH_BOUND_SECONDS = 1.5
