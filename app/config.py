@@ -12,6 +12,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from app.custom import CustomMetrics
+
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 ENV_PREFIX = "LLMOPT_"
 DEFAULT_PORT = 9477
@@ -181,6 +183,13 @@ class Settings(BaseSettings):
         None,
         description="A price table (YAML, USD per million tokens per model): calls without cost_usd are "
         "priced from it, and reported costs that differ from it are counted (unset: no table).",
+    )
+    custom_metrics: CustomMetrics = Field(
+        default_factory=dict,
+        description="Metrics of your own, updated by metric events and exposed as llmopt_custom_<name>: "
+        "name -> {kind: counter|gauge|histogram, help, labels: [names], buckets: [bounds]} (YAML; "
+        "JSON in the environment). Each label keeps at most label_value_limit values; a gauge "
+        "with no event for state_ttl_seconds goes.",
     )
     snapshot_file: Path | None = Field(
         None, description="Where state gauges are saved so they survive a restart (unset: not saved)."

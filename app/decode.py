@@ -20,12 +20,13 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 
+from app.custom import CustomRegistry
 from app.events import (
     ACTIONS,
     EVENT_TYPES,
@@ -34,6 +35,7 @@ from app.events import (
     PATTERN_MEANINGS,
     RULE_NAMESPACE,
     Event,
+    MetricValue,
     Rule,
     seconds,
 )
@@ -112,6 +114,7 @@ def _walk(annotation: Any) -> Iterator[tuple[str, Any]]:
         yield "list", get_args(annotation)[0]
     elif origin is dict:
         yield "list", get_args(annotation)[0]  # its keys, checked as a list is
+        yield "map", get_args(annotation)[1]  # its values
     else:
         yield "type", annotation
 
@@ -125,6 +128,10 @@ def _is_label(annotation: Any) -> bool:
 
 def _is_label_list(annotation: Any) -> bool:
     return any(kind == "list" and _is_label(item) for kind, item in _walk(annotation))
+
+
+def _is_label_map(annotation: Any) -> bool:
+    return any(kind == "map" and _is_label(item) for kind, item in _walk(annotation))
 
 
 def _is_time(annotation: Any) -> bool:
@@ -163,7 +170,8 @@ class _Checks:
     """
 
     label_fields: tuple[str, ...]  # fields holding a label value (or None)
-    label_lists: tuple[str, ...]  # fields holding lists of label values
+    label_lists: tuple[str, ...]  # fields holding lists of label values (or maps keyed by them)
+    label_maps: tuple[str, ...]  # fields holding maps to label values
     times: tuple[str, ...]  # timestamp fields besides ``timestamp``
     rules: tuple[Rule, ...]
     # (event, now, window bounds as seconds and as datetimes) -> every check passes
@@ -174,12 +182,24 @@ class _Checks:
         fields = msgspec.structs.fields(event)
         labels = tuple(f.name for f in fields if _is_label(f.type) and not _is_label_list(f.type))
         label_lists = tuple(f.name for f in fields if _is_label_list(f.type))
+        label_maps = tuple(f.name for f in fields if _is_label_map(f.type))
         times = tuple(f.name for f in fields if _is_time(f.type) and f.name != "timestamp")
-        return cls(labels, label_lists, times, event.RULES, _passes(labels, label_lists, times, event.RULES))
+        return cls(
+            labels,
+            label_lists,
+            label_maps,
+            times,
+            event.RULES,
+            _passes(labels, label_lists, label_maps, times, event.RULES),
+        )
 
 
 def _passes(
-    labels: Sequence[str], label_lists: Sequence[str], times: Sequence[str], rules: Sequence[Rule]
+    labels: Sequence[str],
+    label_lists: Sequence[str],
+    label_maps: Sequence[str],
+    times: Sequence[str],
+    rules: Sequence[Rule],
 ) -> Callable[[Any, float, float, float, datetime, datetime], bool]:
     """Every check of :meth:`EventDecoder._checked` as one expression (true when all pass)."""
     terms = [
@@ -195,6 +215,7 @@ def _passes(
         # Label values already matched: the common case.
         terms.append(f"good.issuperset(({''.join(f'e.{name}, ' for name in labels)}))")
     terms += [f"good.issuperset(e.{name} or ())" for name in label_lists]
+    terms += [f"good.issuperset((e.{name} or {{}}).values())" for name in label_maps]
     if rules:
         terms.append(f"not ({' or '.join(f'({rule.broken_when})' for rule in rules)})")
     namespace = {**RULE_NAMESPACE, "good": _GOOD_LABELS}
@@ -344,7 +365,8 @@ _BATCH = msgspec.json.Decoder(_Batch)
 _HEAD = msgspec.json.Decoder(_Head)
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ANY_RAW = msgspec.json.Decoder(msgspec.Raw)
-_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# Where msgspec says the problem is: at a path, or at a key of the map at a path.
+_AT = re.compile(r"^(?P<message>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _NAMED = re.compile(r"^Object (?:missing required|contains unknown) field `(?P<field>[^`]+)`$")
 
 
@@ -356,7 +378,8 @@ class EventDecoder:
 
     ``max_events`` is the most events a batch may hold, ``max_problems`` the most problems a
     refusal lists; event times must lie between ``max_age_seconds`` before and
-    ``max_future_seconds`` after ``clock()``.
+    ``max_future_seconds`` after ``clock()``. ``custom`` are the custom metrics ``metric`` events
+    may name (none: every such event is refused).
     """
 
     def __init__(
@@ -366,12 +389,21 @@ class EventDecoder:
         max_age_seconds: float,
         max_future_seconds: float,
         clock: Callable[[], float],
+        custom: CustomRegistry | None = None,
     ) -> None:
         self.max_events = max_events
         self.max_problems = max_problems
         self.max_age_seconds = max_age_seconds
         self.max_future_seconds = max_future_seconds
         self.clock = clock
+        self.custom = custom or CustomRegistry({})
+        # The checks of each struct; a metric event's also ask that it fit its declaration.
+        self._checks = dict(_CHECKS)
+        metric_checks = _CHECKS[MetricValue]
+        passes, is_valid = metric_checks.passes, self.custom.is_valid
+        self._checks[MetricValue] = replace(
+            metric_checks, passes=lambda e, *window: passes(e, *window) and is_valid(e)
+        )
         # A batch whose events are an array of at most max_events + 1 raw values, the rest
         # skipped unread: counting them costs no decoding.
         counted = msgspec.defstruct(
@@ -400,7 +432,7 @@ class EventDecoder:
             return self._explain(body, now)
         window = self._window(now)
         low, high, low_time, high_time = window.low, window.high, window.low_time, window.high_time
-        checks_of, actions_of = _CHECKS, _ACTIONS_OF
+        checks_of, actions_of = self._checks, _ACTIONS_OF
         events: list[Event] = []
         for event in decoded:
             checks = checks_of.get(event.__class__)
@@ -436,7 +468,7 @@ class EventDecoder:
                 head = _Head(item.get("type"), item.get("action"))
                 checked.append([_problem(index, str(err), head)])
                 continue
-            checks = _CHECKS.get(event.__class__)
+            checks = self._checks.get(event.__class__)
             if checks is not None and checks.passes(event, now, low, high, low_time, high_time):
                 checked.append(event)  # the common case: every check in one expression
                 continue
@@ -481,6 +513,10 @@ class EventDecoder:
                     # A list's item by its position; a map's key by itself.
                     where = f"{name}[{position}]" if isinstance(values, list) else f"{name}[{value!r}]"
                     problems.append(Problem(index, where, _label_message(value)))
+        for name in checks.label_maps:
+            for key, value in (getattr(event, name) or {}).items():
+                if not _is_good_label(value):
+                    problems.append(Problem(index, f"{name}.{key}", _label_message(value)))
         trace_id = event.trace_id
         if trace_id is not None and (
             not trace_id.strip("0") or (event.span_id and not event.span_id.strip("0"))
@@ -501,6 +537,8 @@ class EventDecoder:
         for rule in checks.rules:
             if rule.is_broken(event, window.now):
                 problems.append(Problem(index, rule.field, rule.text))
+        if isinstance(event, MetricValue):
+            problems += [Problem(index, field, message) for field, message in self.custom.problems(event)]
         return event if len(problems) == found else None
 
     def _as_action(self, wire: Any, action: _Action, index: int, problems: list[Problem]) -> Event | None:
@@ -684,7 +722,8 @@ def _problem(index: int | None, error: str, head: _Head) -> Problem:
     pattern = re.match(r"^Expected `str` matching regex '(.*)'$", message)
     if pattern is not None:
         meaning = PATTERN_MEANINGS.get(pattern[1].replace("\\\\", "\\"))
-        message = f"{field} must be {meaning}" if meaning else message
+        what = f"each key of {field}" if match and match["key"] else field
+        message = f"{what} must be {meaning}" if meaning else message
     elif message.startswith("Object contains unknown field"):
         message = f"{field} is not a field of {head.type} events (unknown field)"
     elif message.startswith("Object missing required field"):

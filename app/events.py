@@ -55,8 +55,13 @@ TRACE_ID_PATTERN = r"^[0-9a-f]{32}$(?!\n)"
 SPAN_ID_PATTERN = r"^[0-9a-f]{16}$(?!\n)"
 TraceId = Annotated[str, Meta(pattern=TRACE_ID_PATTERN)]
 SpanId = Annotated[str, Meta(pattern=SPAN_ID_PATTERN)]
+# Names of custom metrics and of their labels, as Prometheus spells metric and label names.
+NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$(?!\n)"
+NAME_MAX_LENGTH = 64
+Name = Annotated[str, Meta(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)]
 # What each pattern asks for, in the words of a refusal.
 PATTERN_MEANINGS = {
+    NAME_PATTERN: "letters, digits and _, not starting with a digit (a Prometheus name)",
     LABEL_PATTERN: (
         "1 to 128 letters, digits and _ . : / @ + = -, inner spaces, starting with a letter, digit or _"
     ),
@@ -678,6 +683,43 @@ class LogEvent(Event, tag="log", kw_only=True, frozen=True):
     URGENT = ("level", "critical")
 
 
+# --- metric: custom metrics ---
+
+CustomKind = Literal["counter", "gauge", "histogram"]
+# Most labels a custom metric may declare.
+MAX_CUSTOM_LABELS = 8
+
+
+class MetricValue(Event, tag="metric", kw_only=True, frozen=True):
+    """A value of a custom metric declared in the exporter's settings (custom_metrics).
+
+    A counter's increment, a gauge's value, or one observation of a histogram.
+    """
+
+    name: Annotated[
+        Name,
+        doc(
+            "The metric, as custom_metrics declares it; exposed as llmopt_custom_<name> "
+            "(a counter with _total).",
+            "cache_lookups",
+        ),
+    ]
+    kind: Annotated[CustomKind, doc("Its declared kind: counter, gauge or histogram.", "counter")]
+    value: Annotated[
+        Real,
+        doc("A counter's increment (not negative), a gauge's value, or a histogram's observation.", 1),
+    ]
+    labels: Annotated[
+        dict[Name, LabelValue],
+        Meta(max_length=MAX_CUSTOM_LABELS),
+        doc("A value for each label the metric declares, and no other.", {"result": "hit"}),
+    ] = msgspec.field(default_factory=dict)
+
+    RULES = (
+        Rule("value", "a counter's increment cannot be negative", "e.kind == 'counter' and e.value < 0"),
+    )
+
+
 # --- The whole contract -------------------------------------------------------------------------
 
 EVENTS: tuple[type[Event], ...] = (
@@ -701,6 +743,7 @@ EVENTS: tuple[type[Event], ...] = (
     IncidentResolved,
     Deployment,
     LogEvent,
+    MetricValue,
 )
 
 

@@ -21,6 +21,7 @@ from app.api import admin, exposition, health, landing
 from app.api.body import BodyBudget
 from app.auth import Authenticator
 from app.config import Settings
+from app.custom import CustomRegistry
 from app.decode import EventDecoder
 from app.dedup import RecentIds
 from app.edge import Edge
@@ -51,15 +52,17 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         PlatformCollector(registry=registry),
         GCCollector(registry=registry),
     )
+    custom = CustomRegistry(settings.custom_metrics)
     store = MetricStore(
         registry,
         LabelGuard(settings.label_value_limit, settings.label_value_limits),
         max_series=settings.max_series,
         max_series_per_metric=settings.max_series_per_metric,
         clock=clock,
+        custom=custom.specs.values(),
     )
     prices = load_prices(settings.prices_file) if settings.prices_file is not None else None
-    recorder = Recorder(store, clock, settings.max_state_entries, prices)
+    recorder = Recorder(store, clock, settings.max_state_entries, prices, custom)
     recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
     decoder = EventDecoder(
         settings.max_batch_events,
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         settings.event_max_age_seconds,
         settings.event_max_future_seconds,
         clock,
+        custom,
     )
     ingestor = Ingestor(store, recorder, decoder, recent_ids)
     exporter = Exporter(

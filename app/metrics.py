@@ -103,6 +103,8 @@ class MetricSpec:
     is_unset_at_start: bool = False
     # Its equivalent in OpenTelemetry's GenAI semantic conventions, for docs/metrics.md.
     otel: str = ""
+    # Declared by the operator (app.custom): every label is client-supplied, each with its own cap.
+    is_custom: bool = False
 
     @property
     def base_name(self) -> str:
@@ -170,6 +172,7 @@ MODEL = "Model"
 OPTIMIZATION = "Optimization"
 BUSINESS = "Business"
 SELF = "Exporter"
+CUSTOM = "Custom"
 
 # --- LLM calls (llm_request) -------------------------------------------------------------------
 LLM_REQUESTS = _counter(

@@ -20,8 +20,9 @@ from fastapi.openapi.utils import get_openapi
 
 from app import otlp
 from app.api.ingest import PATH, Accepted, Refusal
+from app.custom import CustomMetric, CustomRegistry
 from app.decode import EventDecoder, InvalidEvents
-from app.events import ACTIONS, EVENTS, Event
+from app.events import ACTIONS, EVENTS, Event, MetricValue
 
 Json = Any
 _REF = "#/components/schemas/{name}"
@@ -39,7 +40,9 @@ def example(struct: type[Event]) -> dict[str, Json]:
             event["action"] = struct.action_name
         elif declared:
             event[field.name] = declared[0]
-    decoder = EventDecoder(1, 100, 7 * 86400.0, 300.0, lambda: _EXAMPLES_AT)
+    decoder = EventDecoder(
+        1, 100, 7 * 86400.0, 300.0, lambda: _EXAMPLES_AT, CustomRegistry(declared_for(event))
+    )
     required = {field.name for field in msgspec.structs.fields(struct) if field.required}
     while True:
         try:
@@ -52,6 +55,15 @@ def example(struct: type[Event]) -> dict[str, Json]:
                 event.pop(name, None)
             continue
         return event
+
+
+def declared_for(event: dict[str, Json]) -> dict[str, CustomMetric]:
+    """The custom metric a metric event's example names, declared as it names it (what an
+    exporter declares is its operator's choice); none for other events."""
+    if event["type"] != MetricValue.type:
+        return {}
+    labels = tuple(event.get("labels", {}))
+    return {event["name"]: CustomMetric(kind=event["kind"], help="example", labels=labels)}
 
 
 def _event_schema(schema: Json, struct: type[Event]) -> Json:

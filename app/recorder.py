@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, TypeVar, get_args
 
 from app import __version__
 from app import metrics as m
+from app.custom import CustomRegistry
 from app.errors import normalise_error_type
 from app.events import (
     EVENT_TYPES,
@@ -41,6 +42,7 @@ from app.events import (
     IncidentResolved,
     LlmRequest,
     LogEvent,
+    MetricValue,
     ModelHealth,
     ModelSwitch,
     ParameterUpdate,
@@ -48,10 +50,11 @@ from app.events import (
     SpendCategory,
     seconds,
 )
+from app.metrics import MetricSpec
 from app.prices import PriceTable
 from app.providers import normalise_provider
 from app.snapshot import SNAPSHOT_GAUGES, SNAPSHOT_GAUGES_BY_NAME, Snapshot, Streamed
-from app.store import Exemplar, MetricStore
+from app.store import Exemplar, Labels, MetricStore
 from app.tracked import Tracked
 
 K = TypeVar("K")
@@ -95,9 +98,11 @@ class Recorder:
         clock: Callable[[], float] = time.time,
         max_state_entries: int = 1_000_000,
         prices: PriceTable | None = None,
+        custom: CustomRegistry | None = None,
     ) -> None:
         self._store = store
         self._prices = prices
+        self._custom = custom or CustomRegistry({})
         self._clock = clock
         # By id, with when each last saw an event (receive time), least recently seen first.
         limit = max_state_entries
@@ -107,6 +112,10 @@ class Recorder:
         self._arms: Tracked[tuple[str, str, str], None] = Tracked(limit, self._evict_arm)
         # (experiment, winner) of completed experiments, for as long as their gauge is kept.
         self._winners: Tracked[tuple[str, str], None] = Tracked(limit, self._evict_winner)
+        # Series of custom gauges, by metric and label values (as bound: capped), for expiry.
+        self._custom_gauges: Tracked[tuple[MetricSpec, Labels], None] = Tracked(
+            limit, self._evict_custom_gauge
+        )
         self._open_by_severity: Tally[str] = Tally()
         self._started_at = clock()
         # The time of the latest improvement seen (None before the first, and no gauge: a start
@@ -133,6 +142,7 @@ class Recorder:
             IncidentResolved: self._incident_resolved,
             Deployment: self._deployment,
             LogEvent: self._log,
+            MetricValue: self._metric,
         }
         self._initialise()
 
@@ -536,6 +546,23 @@ class Recorder:
             extra={"context": {name: value for name, value in context.items() if value is not None}},
         )
 
+    # --- metric (custom metrics) -------------------------------------------------------------
+    def _metric(self, e: MetricValue, when: float, exemplar: Exemplar) -> None:
+        spec, labels = self._custom.labels_of(e)
+        series = self._store.series(spec, labels)
+        if e.kind == "counter":
+            series.inc(e.value, exemplar)
+        elif e.kind == "histogram":
+            series.observe(e.value, exemplar)
+        else:
+            series.set(e.value)
+            # A gauge says how something is now: it goes when nothing has said so for a while.
+            self._custom_gauges.put((spec, series.labels), None, self._clock())
+
+    def _evict_custom_gauge(self, key: tuple[MetricSpec, Labels], _: None) -> None:
+        self._store.remove(*key)
+        self._store.inc(m.STATE_EVICTED, ("custom_gauge",))
+
     # --- expiry, deletion, snapshots ------------------------------------------------------------
     def expire(self, ttl_seconds: float) -> int:
         """Drop the state of experiments, models, arms and open incidents with no event for
@@ -566,6 +593,10 @@ class Recorder:
         for _, severity in self._incidents.expire(horizon):
             self._count_open_incident(severity, -1)
             store.inc(m.STATE_EXPIRED, ("incident",))
+            expired += 1
+        for key, _ in self._custom_gauges.expire(horizon):
+            store.remove(*key)
+            store.inc(m.STATE_EXPIRED, ("custom_gauge",))
             expired += 1
         overflow = store.expire_overflow(horizon)
         if overflow:
@@ -695,7 +726,7 @@ class Recorder:
 
 
 # Kinds of state the recorder keeps, as the expiry and eviction self-metrics name them.
-STATE_KINDS = ("experiment", "winner", "model", "arm", "incident")
+STATE_KINDS = ("experiment", "winner", "model", "arm", "incident", "custom_gauge")
 
 
 def _entries(copied: tuple[list[K], list[tuple[float, V]]]) -> Iterator[tuple[K, float, V]]:

@@ -212,9 +212,13 @@ class Family:
         self.bounds = bounds
         # Histogram samples carry `le`, which prometheus_client sorts among the other labels.
         self.le_position = sum(1 for name in spec.labels if name < "le")
-        # Where the client-supplied labels are: the series budget applies to these families only.
+        # Where the client-supplied labels are, with the name their values are capped under: the
+        # series budget applies to these families only. Every label of a custom metric is the
+        # client's, capped for that metric alone.
         self.guarded = tuple(
-            (index, name) for index, name in enumerate(spec.labels) if name in GUARDED_LABELS
+            (index, f"{spec.name}:{name}" if spec.is_custom else name)
+            for index, name in enumerate(spec.labels)
+            if spec.is_custom or name in GUARDED_LABELS
         )
         if not spec.labels and not spec.is_unset_at_start:
             self.add(())
@@ -333,7 +337,8 @@ class MetricStore:
     ``registry``, when given, gets the store registered as a collector (it is then everything a
     scrape shows, with whatever else the registry holds). ``guard`` caps values per label;
     ``max_series`` and ``max_series_per_metric`` are the series budget (see the module's text);
-    ``clock`` tells when an overflow gauge was last set, for :meth:`expire_overflow`.
+    ``clock`` tells when an overflow gauge was last set, for :meth:`expire_overflow`. ``custom``
+    are metrics declared by the operator (``app.custom``), exposed after the declared ones.
     """
 
     def __init__(
@@ -344,8 +349,9 @@ class MetricStore:
         max_series: int = 10_000_000,
         max_series_per_metric: int = 10_000_000,
         clock: Callable[[], float] = time.time,
+        custom: Iterable[MetricSpec] = (),
     ) -> None:
-        self.families: dict[MetricSpec, Family] = {spec: Family(spec) for spec in ALL_METRICS}
+        self.families: dict[MetricSpec, Family] = {spec: Family(spec) for spec in (*ALL_METRICS, *custom)}
         self._guard = guard or LabelGuard(limit=1_000_000)
         self._max_series = max_series
         self._max_series_per_metric = max_series_per_metric
@@ -391,7 +397,7 @@ class MetricStore:
         for index, name in family.guarded:
             if not self._guard.admits(name, labels[index]):
                 admitted[index] = OVERFLOW_VALUE
-                self.inc(m.LABEL_OVERFLOW, (family.spec.name, name))
+                self.inc(m.LABEL_OVERFLOW, (family.spec.name, family.spec.labels[index]))
         return tuple(admitted)
 
     def _limit_reached(self, spec: MetricSpec) -> str | None:
@@ -452,7 +458,7 @@ class MetricStore:
 
     def remove(self, spec: MetricSpec, labels: Labels) -> None:
         """Drop one series (state of something that ended); a missing series is not an error."""
-        if not spec.labels:
+        if not spec.labels and not spec.is_unset_at_start:
             raise ValueError(f"{spec.name} has no labels: its one series cannot be removed")
         if self._bound.pop((spec, labels), None) is not None:
             self._label_sets.clear()

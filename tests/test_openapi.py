@@ -9,14 +9,15 @@ import msgspec
 import pytest
 
 from app.events import EVENTS
-from app.openapi import components, example
+from app.openapi import components, declared_for, example
 from tests.conftest import Exporter, make_exporter
 
 
 @pytest.mark.parametrize("struct", EVENTS, ids=lambda struct: struct.__name__)
 def test_the_documented_example_is_accepted_and_applied(struct: type) -> None:
-    for exporter in make_exporter():
-        response = exporter.post(example(struct))
+    event = example(struct)
+    for exporter in make_exporter(custom_metrics=declared_for(event)):
+        response = exporter.post(event)
         assert response.status_code == 200, response.text
         assert response.json()["by_type"] == {struct.type: 1}
 

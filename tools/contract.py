@@ -81,6 +81,8 @@ def _python_type(annotation: Any) -> str:
 def _default(field: msgspec.structs.FieldInfo) -> str | None:
     if field.default_factory is list:
         return "()"
+    if field.default_factory is dict:
+        return "field(default_factory=dict)"
     if field.default is msgspec.NODEFAULT:
         return None
     return _py(field.default)
@@ -137,7 +139,7 @@ judge of validity (a refused event is counted, never raised at the caller). ``ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
@@ -163,15 +165,15 @@ class Event:
         wire: dict[str, object] = {{"type": self.EVENT_TYPE}}
         if self.ACTION is not None:
             wire["action"] = self.ACTION
-        for field in fields(self):
-            value = getattr(self, field.name)
+        for each in fields(self):
+            value = getattr(self, each.name)
             if value is None:
                 continue
             if isinstance(value, datetime):
                 value = value.astimezone(UTC).isoformat()
             elif isinstance(value, tuple):
                 value = list(value)
-            wire[field.name] = value
+            wire[each.name] = value
         return wire'''
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
 
-from llmopt_client.events import Event
+from llmopt_client.events import Event, MetricValue
 from llmopt_client.instrument import CallLabels, LlmCall, instrument
 from llmopt_client.tracing import current_trace
 from llmopt_client.transport import EVENTS_PATH, Verdict, encode_batch, post_batch
@@ -110,6 +110,19 @@ class EmitterBase:
         and reported like :meth:`llm_call`. Inside, :func:`llmopt_client.current_call` records
         tokens, cost and quality."""
         return instrument(self, model, labels)
+
+    # --- custom metrics (declared in the exporter's custom_metrics setting) ---------------------
+    def counter(self, name: str, value: float = 1.0, **labels: str) -> None:
+        """Add ``value`` (not negative) to the custom counter ``name`` under ``labels``."""
+        self.emit(MetricValue(name=name, kind="counter", value=value, labels=labels))
+
+    def gauge(self, name: str, value: float, **labels: str) -> None:
+        """Set the custom gauge ``name`` under ``labels`` to ``value``."""
+        self.emit(MetricValue(name=name, kind="gauge", value=value, labels=labels))
+
+    def histogram(self, name: str, value: float, **labels: str) -> None:
+        """Observe ``value`` in the custom histogram ``name`` under ``labels``."""
+        self.emit(MetricValue(name=name, kind="histogram", value=value, labels=labels))
 
 
 class Client(EmitterBase):

@@ -8,7 +8,7 @@ judge of validity (a refused event is counted, never raised at the caller). ``ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
@@ -45,15 +45,15 @@ class Event:
         wire: dict[str, object] = {"type": self.EVENT_TYPE}
         if self.ACTION is not None:
             wire["action"] = self.ACTION
-        for field in fields(self):
-            value = getattr(self, field.name)
+        for each in fields(self):
+            value = getattr(self, each.name)
             if value is None:
                 continue
             if isinstance(value, datetime):
                 value = value.astimezone(UTC).isoformat()
             elif isinstance(value, tuple):
                 value = list(value)
-            wire[field.name] = value
+            wire[each.name] = value
         return wire
 
 
@@ -498,6 +498,24 @@ class LogEvent(Event):
         return self.level == "critical"
 
 
+@dataclass(frozen=True, kw_only=True)
+class MetricValue(Event):
+    """A value of a custom metric declared in the exporter's settings (custom_metrics). A counter's
+    increment, a gauge's value, or one observation of a histogram.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "metric"
+
+    name: str
+    """The metric, as custom_metrics declares it; exposed as llmopt_custom_<name> (a counter with _total)."""
+    kind: Literal["counter", "gauge", "histogram"]
+    """Its declared kind: counter, gauge or histogram."""
+    value: float
+    """A counter's increment (not negative), a gauge's value, or a histogram's observation."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """A value for each label the metric declares, and no other."""
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     LlmRequest,
     Feedback,
@@ -519,4 +537,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     IncidentResolved,
     Deployment,
     LogEvent,
+    MetricValue,
 )
