@@ -5,6 +5,7 @@ served (``mixin/taxonomy.py``), with the recording rule that precomputes it (the
 
 from __future__ import annotations
 
+from app.custom import CUSTOM_PREFIX
 from app.metrics import ALL_METRICS, OTEL_LABELS, MetricSpec
 from app.providers import WELL_KNOWN
 from mixin.rules import RulesConfig, taxonomy_map
@@ -64,6 +65,13 @@ def render(config: RulesConfig) -> dict[str, str]:
         "",
         *_metric_rows(),
         "The exporter also serves the standard `process_*` and `python_*` metrics of its own process.",
+        "",
+        "### Custom",
+        "",
+        f"Metrics declared in the setting `custom_metrics` are served as `{CUSTOM_PREFIX}<name>`",
+        "(counters with `_total`), with the kind, help, labels and buckets declared there, and updated by",
+        "`metric` events (README, \"Custom metrics\"). Their labels are the client's: each keeps at most",
+        "`label_value_limit` values for that metric, and their series count in the series budget.",
         "",
         "### Labels in OpenTelemetry's words",
         "",
