@@ -70,7 +70,7 @@ def render(config: RulesConfig) -> dict[str, str]:
         "",
         f"Metrics declared in the setting `custom_metrics` are served as `{CUSTOM_PREFIX}<name>`",
         "(counters with `_total`), with the kind, help, labels and buckets declared there, and updated by",
-        "`metric` events (README, \"Custom metrics\"). Their labels are the client's: each keeps at most",
+        '`metric` events (README, "Custom metrics"). Their labels are the client\'s: each keeps at most',
         "`label_value_limit` values for that metric, and their series count in the series budget.",
         "",
         "### Labels in OpenTelemetry's words",
