@@ -184,6 +184,13 @@ class Settings(BaseSettings):
         description="A price table (YAML, USD per million tokens per model): calls without cost_usd are "
         "priced from it, and reported costs that differ from it are counted (unset: no table).",
     )
+    dimensions_file: Path | None = Field(
+        None,
+        description="The rules config (alerts/config.yml) whose dimensions section declares the extra labels "
+        "events may carry (team, application...): the exporter adds them to the call, token, cost, error "
+        "and feedback metrics, and the rules and dashboards rendered from the same file keep or sum them "
+        "(unset: none).",
+    )
     custom_metrics: CustomMetrics = Field(
         default_factory=dict,
         description="Metrics of your own, updated by metric events and exposed as llmopt_custom_<name>: "
@@ -215,6 +222,24 @@ class Settings(BaseSettings):
             except PricesError as err:
                 raise ValueError(str(err)) from err
         return value
+
+    @field_validator("dimensions_file")
+    @classmethod
+    def _readable_dimensions(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from app.dimensions import DimensionsError, read_dimensions
+
+            try:
+                read_dimensions(value)
+            except DimensionsError as err:
+                raise ValueError(str(err)) from err
+        return value
+
+    def declared_dimensions(self) -> dict[str, int]:
+        """The dimensions of dimensions_file (none without one)."""
+        from app.dimensions import read_dimensions
+
+        return {} if self.dimensions_file is None else read_dimensions(self.dimensions_file)
 
     @field_validator("ingest_tokens", mode="before")
     @classmethod

@@ -20,13 +20,14 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 
 from app.custom import CustomRegistry
+from app.dimensions import Dimensions
 from app.events import (
     ACTIONS,
     EVENT_TYPES,
@@ -35,6 +36,8 @@ from app.events import (
     PATTERN_MEANINGS,
     RULE_NAMESPACE,
     Event,
+    Feedback,
+    LlmRequest,
     MetricValue,
     Rule,
     seconds,
@@ -178,7 +181,9 @@ class _Checks:
     passes: Callable[[Any, float, float, float, datetime, datetime], bool]
 
     @classmethod
-    def of(cls, event: type[Event]) -> _Checks:
+    def of(cls, event: type[Event], also: str = "", namespace: Mapping[str, object] | None = None) -> _Checks:
+        """The checks of ``event``, and ``also`` (an expression over ``e`` and ``namespace``) in
+        the one expression."""
         fields = msgspec.structs.fields(event)
         labels = tuple(f.name for f in fields if _is_label(f.type) and not _is_label_list(f.type))
         label_lists = tuple(f.name for f in fields if _is_label_list(f.type))
@@ -190,7 +195,7 @@ class _Checks:
             label_maps,
             times,
             event.RULES,
-            _passes(labels, label_lists, label_maps, times, event.RULES),
+            _passes(labels, label_lists, label_maps, times, event.RULES, also, namespace or {}),
         )
 
 
@@ -200,6 +205,8 @@ def _passes(
     label_maps: Sequence[str],
     times: Sequence[str],
     rules: Sequence[Rule],
+    also: str = "",
+    also_namespace: Mapping[str, object] | None = None,
 ) -> Callable[[Any, float, float, float, datetime, datetime], bool]:
     """Every check of :meth:`EventDecoder._checked` as one expression (true when all pass)."""
     terms = [
@@ -215,10 +222,12 @@ def _passes(
         # Label values already matched: the common case.
         terms.append(f"good.issuperset(({''.join(f'e.{name}, ' for name in labels)}))")
     terms += [f"good.issuperset(e.{name} or ())" for name in label_lists]
-    terms += [f"good.issuperset((e.{name} or {{}}).values())" for name in label_maps]
+    terms += [f"(not e.{name} or good.issuperset(e.{name}.values()))" for name in label_maps]
     if rules:
         terms.append(f"not ({' or '.join(f'({rule.broken_when})' for rule in rules)})")
-    namespace = {**RULE_NAMESPACE, "good": _GOOD_LABELS}
+    if also:
+        terms.append(f"({also})")
+    namespace = {**RULE_NAMESPACE, **(also_namespace or {}), "good": _GOOD_LABELS}
     source = f"lambda e, now, low, high, low_time, high_time: {' and '.join(terms)}"
     passes: Callable[[Any, float, float, float, datetime, datetime], bool] = eval(source, namespace)
     return passes
@@ -343,6 +352,8 @@ _DECODED: tuple[type[Event], ...] = (
     *(wire for wire, _ in _WIRE.values()),
 )
 _CHECKS: dict[type[Event], _Checks] = {struct: _Checks.of(struct) for struct in EVENTS}
+# The structs whose labels name declared dimensions.
+_DIMENSIONED = (LlmRequest, Feedback)
 AnyEvent = Union[_DECODED]  # type: ignore[valid-type]
 
 
@@ -379,7 +390,8 @@ class EventDecoder:
     ``max_events`` is the most events a batch may hold, ``max_problems`` the most problems a
     refusal lists; event times must lie between ``max_age_seconds`` before and
     ``max_future_seconds`` after ``clock()``. ``custom`` are the custom metrics ``metric`` events
-    may name (none: every such event is refused).
+    may name (none: every such event is refused), ``dimensions`` the keys the ``labels`` of a call or
+    a feedback may have (none: it must be empty).
     """
 
     def __init__(
@@ -390,6 +402,7 @@ class EventDecoder:
         max_future_seconds: float,
         clock: Callable[[], float],
         custom: CustomRegistry | None = None,
+        dimensions: Dimensions | None = None,
     ) -> None:
         self.max_events = max_events
         self.max_problems = max_problems
@@ -397,13 +410,17 @@ class EventDecoder:
         self.max_future_seconds = max_future_seconds
         self.clock = clock
         self.custom = custom or CustomRegistry({})
-        # The checks of each struct; a metric event's also ask that it fit its declaration.
+        self.dimensions = dimensions or Dimensions({})
+        # The checks of each struct; a metric event's also ask that it fit its declaration, and the
+        # labels of a call or a feedback that they name declared dimensions only.
         self._checks = dict(_CHECKS)
-        metric_checks = _CHECKS[MetricValue]
-        passes, is_valid = metric_checks.passes, self.custom.is_valid
-        self._checks[MetricValue] = replace(
-            metric_checks, passes=lambda e, *window: passes(e, *window) and is_valid(e)
-        )
+        self._checks[MetricValue] = _Checks.of(MetricValue, "fits(e)", {"fits": self.custom.is_valid})
+        for struct in _DIMENSIONED:
+            self._checks[struct] = _Checks.of(
+                struct,
+                "not e.labels or declared.issuperset(e.labels)",
+                {"declared": self.dimensions.names_set},
+            )
         # A batch whose events are an array of at most max_events + 1 raw values, the rest
         # skipped unread: counting them costs no decoding.
         counted = msgspec.defstruct(
@@ -539,6 +556,14 @@ class EventDecoder:
                 problems.append(Problem(index, rule.field, rule.text))
         if isinstance(event, MetricValue):
             problems += [Problem(index, field, message) for field, message in self.custom.problems(event)]
+        elif isinstance(event, _DIMENSIONED):
+            declared = ", ".join(self.dimensions.names) or "none"
+            problems += [
+                Problem(
+                    index, f"labels.{name}", f"{name!r} is not a declared dimension (dimensions: {declared})"
+                )
+                for name in self.dimensions.undeclared(event.labels)
+            ]
         return event if len(problems) == found else None
 
     def _as_action(self, wire: Any, action: _Action, index: int, problems: list[Problem]) -> Event | None:

@@ -59,6 +59,19 @@ SpanId = Annotated[str, Meta(pattern=SPAN_ID_PATTERN)]
 NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$(?!\n)"
 NAME_MAX_LENGTH = 64
 Name = Annotated[str, Meta(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)]
+# The labels object of an LLM call or a feedback: a value for each declared dimension it concerns.
+# Absent is None, not an empty map: a struct that holds no container is not tracked by Python's
+# garbage collector, which keeps decoding a batch cheap.
+MAX_EVENT_LABELS = 8
+DimensionLabels = Annotated[
+    Annotated[dict[Name, LabelValue], Meta(max_length=MAX_EVENT_LABELS)] | None,
+    Meta(
+        description="Values of the dimensions declared in alerts/config.yml (section dimensions), such "
+        "as the team or the application; a dimension not given is counted with an empty value. Any "
+        "other key is refused.",
+        examples=[{"team": "search"}],
+    ),
+]
 # What each pattern asks for, in the words of a refusal.
 PATTERN_MEANINGS = {
     NAME_PATTERN: "letters, digits and _, not starting with a digit (a Prometheus name)",
@@ -213,6 +226,7 @@ class LlmRequest(Event, tag="llm_request", kw_only=True, frozen=True):
     model: Annotated[LabelValue, doc("The model called.", "gpt-4o-mini")]
     provider: Annotated[LabelValue, doc("Who serves the model.", "openai")] = "unknown"
     task_type: Annotated[LabelValue, doc("What the call was for.", "summarization")] = "unknown"
+    labels: DimensionLabels = None
     status: Annotated[Literal["success", "error"], doc("Whether the call succeeded.", "success")] = "success"
     error_type: Annotated[
         LabelValue | None,
@@ -351,6 +365,7 @@ class Feedback(Event, tag="feedback", kw_only=True, frozen=True):
         doc("Answer to 'how likely are you to recommend us', 0-10.", 9),
     ] = None
     csat: Annotated[Annotated[int, Meta(ge=1, le=5)] | None, doc("Satisfaction, 1-5.", 4)] = None
+    labels: DimensionLabels = None
 
     RULES = (one_of("thumbs", "nps", "csat"), *pair("experiment_id", "variant_id"))
 

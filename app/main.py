@@ -24,6 +24,7 @@ from app.config import Settings
 from app.custom import CustomRegistry
 from app.decode import EventDecoder
 from app.dedup import RecentIds
+from app.dimensions import Dimensions
 from app.edge import Edge
 from app.ingest import Ingestor
 from app.prices import load_prices
@@ -53,16 +54,19 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         GCCollector(registry=registry),
     )
     custom = CustomRegistry(settings.custom_metrics)
+    dimensions = Dimensions(settings.declared_dimensions())
     store = MetricStore(
         registry,
-        LabelGuard(settings.label_value_limit, settings.label_value_limits),
+        # Each dimension keeps the values declared for it.
+        LabelGuard(settings.label_value_limit, {**settings.label_value_limits, **dimensions.caps}),
         max_series=settings.max_series,
         max_series_per_metric=settings.max_series_per_metric,
         clock=clock,
+        specs=dimensions.all_specs(),
         custom=custom.specs.values(),
     )
     prices = load_prices(settings.prices_file) if settings.prices_file is not None else None
-    recorder = Recorder(store, clock, settings.max_state_entries, prices, custom)
+    recorder = Recorder(store, clock, settings.max_state_entries, prices, custom, dimensions)
     recent_ids = RecentIds(settings.dedup_window_size, settings.dedup_window_seconds)
     decoder = EventDecoder(
         settings.max_batch_events,
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         settings.event_max_future_seconds,
         clock,
         custom,
+        dimensions,
     )
     ingestor = Ingestor(store, recorder, decoder, recent_ids)
     exporter = Exporter(

@@ -105,6 +105,8 @@ class MetricSpec:
     otel: str = ""
     # Declared by the operator (app.custom): every label is client-supplied, each with its own cap.
     is_custom: bool = False
+    # The declared dimensions among its labels (app.dimensions): client-supplied, each capped.
+    dimensions: tuple[str, ...] = ()
 
     @property
     def base_name(self) -> str:

@@ -97,7 +97,15 @@ EVALUATION_SCORE = "gen_ai.evaluation.score.value"
 # The optimizer's context: `llmopt.<field>` is the llm_request field of that name, from the span or
 # its resource (the span's wins), over anything read from the GenAI attributes.
 OURS = "llmopt."
-OUR_FIELDS = frozenset(LlmRequest.__struct_fields__) - {"event_id", "timestamp", "trace_id", "span_id"}
+OUR_FIELDS = frozenset(LlmRequest.__struct_fields__) - {
+    "event_id",
+    "timestamp",
+    "trace_id",
+    "span_id",
+    "labels",
+}
+# A declared dimension (the labels object of llm_request): `llmopt.label.<dimension>`.
+OUR_LABELS = "llmopt.label."
 
 # Finish reasons come as an array (one per choice) or a string: the first is read.
 _FIRST_OF_ARRAY = "first of array"
@@ -111,8 +119,8 @@ _KINDS: dict[str, str | None] = {
     **dict.fromkeys(FINISH_REASONS, _FIRST_OF_ARRAY),
 }
 # What each attribute name seen is for: (0, name, kind) a known attribute, (1, field, kind) a token
-# count, (2, field, None) one of ours; None: not read. Found once per name; bounded, as names come
-# from clients.
+# count, (2, field, None) one of ours, (3, dimension, None) a dimension; None: not read. Found once
+# per name; bounded, as names come from clients.
 _Role = tuple[int, str, str | None]
 _ROLES: dict[str, _Role | None] = {}
 _ROLES_KEPT = 4096
@@ -128,6 +136,8 @@ def _role(key: str) -> _Role | None:
         return None
     if key.startswith(OURS) and key[len(OURS) :] in OUR_FIELDS:
         return 2, key[len(OURS) :], None
+    if key.startswith(OUR_LABELS) and len(key) > len(OUR_LABELS):
+        return 3, key[len(OUR_LABELS) :], None
     return None
 
 
@@ -281,6 +291,9 @@ def _read(attributes: Iterable[KeyValue]) -> _Read:
                 value = int(value)
             if value.__class__ is not int or value <= read.usage.get(name, -1):
                 continue
+        elif where == 3:
+            read.ours.setdefault("labels", {})[name] = value
+            continue
         read[where][name] = value
     return read
 
@@ -391,6 +404,8 @@ def _item(span: Span, read: _Read, resource: Mapping[str, Any]) -> dict[str, Any
         _evaluations(span, item)
     item.update(resource)
     item.update(read.ours)
+    if "labels" in resource and "labels" in read.ours:  # the span's dimensions over its resource's
+        item["labels"] = {**resource["labels"], **read.ours["labels"]}
     return item
 
 

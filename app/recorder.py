@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, TypeVar, get_args
 from app import __version__
 from app import metrics as m
 from app.custom import CustomRegistry
+from app.dimensions import Dimensions
 from app.errors import normalise_error_type
 from app.events import (
     EVENT_TYPES,
@@ -99,10 +100,14 @@ class Recorder:
         max_state_entries: int = 1_000_000,
         prices: PriceTable | None = None,
         custom: CustomRegistry | None = None,
+        dimensions: Dimensions | None = None,
     ) -> None:
         self._store = store
         self._prices = prices
         self._custom = custom or CustomRegistry({})
+        self._dimensions = dimensions or Dimensions({})
+        # The metrics that carry the declared dimensions, as the store keeps them.
+        self._d = _Dimensioned.of(self._dimensions)
         self._clock = clock
         # By id, with when each last saw an event (receive time), least recently seen first.
         limit = max_state_entries
@@ -193,26 +198,29 @@ class Recorder:
         labels = (e.model, provider, e.task_type)
         # Most updates share the label set: its series are found once (the hot path of ingest).
         by_labels = store.label_set(labels)
-        by_labels[m.LLM_REQUESTS].inc(1.0, None)
+        # The metrics that carry the declared dimensions: under the call's values of them too.
+        d = self._d
+        by_dims = store.label_set((*labels, *self._dimensions.values(e.labels))) if d.is_on else by_labels
+        by_dims[d.requests].inc(1.0, None)
         if e.status == "error":
             error_type = "unknown" if e.error_type is None else normalise_error_type(e.error_type)
-            by_labels[m.LLM_REQUEST_ERRORS, error_type].inc(1.0, exemplar)
+            by_dims[d.errors, error_type].inc(1.0, exemplar)
         if e.attempt > 1:
-            by_labels[m.LLM_RETRIES].inc(1.0, None)
+            by_dims[d.retries].inc(1.0, None)
             if e.fallback_from is not None:
                 store.inc(m.LLM_FALLBACKS, (e.fallback_from, e.model))
         latency = e.latency_ms / 1000.0
         by_labels[m.LLM_REQUEST_DURATION].observe(latency, exemplar)
         if e.input_tokens:
-            by_labels[m.LLM_TOKENS, "input"].inc(e.input_tokens, None)
+            by_dims[d.tokens, "input"].inc(e.input_tokens, None)
         if e.output_tokens:
-            by_labels[m.LLM_TOKENS, "output"].inc(e.output_tokens, None)
+            by_dims[d.tokens, "output"].inc(e.output_tokens, None)
         if e.cached_tokens:
-            by_labels[m.LLM_CACHED_TOKENS].inc(e.cached_tokens, None)
+            by_dims[d.cached_tokens].inc(e.cached_tokens, None)
         if e.cache_write_tokens:
-            by_labels[m.LLM_CACHE_WRITE_TOKENS].inc(e.cache_write_tokens, None)
+            by_dims[d.cache_write_tokens].inc(e.cache_write_tokens, None)
         if e.reasoning_tokens:
-            by_labels[m.LLM_REASONING_TOKENS].inc(e.reasoning_tokens, None)
+            by_dims[d.reasoning_tokens].inc(e.reasoning_tokens, None)
         by_served = store.label_set((e.model, provider))
         if e.input_tokens or e.output_tokens:
             by_served[m.LLM_REQUEST_TOKENS].observe(e.input_tokens + e.output_tokens, None)
@@ -242,11 +250,11 @@ class Recorder:
                     store.inc(m.COST_MISMATCHES, (e.model,))
         if cost is None:
             cost = 0.0
-        by_labels[m.LLM_COST].inc(cost, exemplar)
+        by_dims[d.cost].inc(cost, exemplar)
         store.inc(m.SPEND, ("token",), cost)
         # No baseline figure means the call cost what the baseline would have: no savings claimed.
         baseline = cost if e.baseline_cost_usd is None else e.baseline_cost_usd
-        by_labels[m.LLM_BASELINE_COST].inc(baseline, None)
+        by_dims[d.baseline_cost].inc(baseline, None)
         if e.quality is not None:
             by_labels[m.LLM_QUALITY].observe(e.quality, exemplar)
         for dimension in QUALITY_DIMENSIONS:
@@ -284,17 +292,18 @@ class Recorder:
     # --- feedback ------------------------------------------------------------------------------
     def _feedback(self, e: Feedback, when: float, exemplar: Exemplar) -> None:
         store = self._store
-        labels = (e.model, e.experiment_id or "", e.variant_id or "")
+        labels = (e.model, e.experiment_id or "", e.variant_id or "", *self._dimensions.values(e.labels))
+        d = self._d
         if e.thumbs is not None:
-            store.inc(m.FEEDBACK_THUMBS, (*labels, e.thumbs))
+            store.inc(d.thumbs, (*labels, e.thumbs))
         if e.nps is not None:
-            store.inc(m.FEEDBACK_NPS, (*labels, nps_category(e.nps)))
+            store.inc(d.nps, (*labels, nps_category(e.nps)))
         if e.csat is not None:
-            store.inc(m.FEEDBACK_CSAT, labels)
+            store.inc(d.csat, labels)
             if e.csat >= 4:
-                store.inc(m.FEEDBACK_CSAT_SATISFIED, labels)
+                store.inc(d.csat_satisfied, labels)
             else:
-                store.touch(m.FEEDBACK_CSAT_SATISFIED, labels)
+                store.touch(d.csat_satisfied, labels)
 
     # --- experiment ----------------------------------------------------------------------------
     def _mark_running(
@@ -723,6 +732,45 @@ class Recorder:
             self._last_improvement = snapshot.last_improvement
             store.set(m.LAST_IMPROVEMENT, (), snapshot.last_improvement)
         store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
+
+
+class _Dimensioned(NamedTuple):
+    """The metrics that carry the declared dimensions, as the store keeps them."""
+
+    is_on: bool
+    requests: MetricSpec
+    errors: MetricSpec
+    retries: MetricSpec
+    tokens: MetricSpec
+    cached_tokens: MetricSpec
+    cache_write_tokens: MetricSpec
+    reasoning_tokens: MetricSpec
+    cost: MetricSpec
+    baseline_cost: MetricSpec
+    thumbs: MetricSpec
+    nps: MetricSpec
+    csat: MetricSpec
+    csat_satisfied: MetricSpec
+
+    @classmethod
+    def of(cls, dimensions: Dimensions) -> _Dimensioned:
+        spec = dimensions.spec
+        return cls(
+            bool(dimensions),
+            spec(m.LLM_REQUESTS),
+            spec(m.LLM_REQUEST_ERRORS),
+            spec(m.LLM_RETRIES),
+            spec(m.LLM_TOKENS),
+            spec(m.LLM_CACHED_TOKENS),
+            spec(m.LLM_CACHE_WRITE_TOKENS),
+            spec(m.LLM_REASONING_TOKENS),
+            spec(m.LLM_COST),
+            spec(m.LLM_BASELINE_COST),
+            spec(m.FEEDBACK_THUMBS),
+            spec(m.FEEDBACK_NPS),
+            spec(m.FEEDBACK_CSAT),
+            spec(m.FEEDBACK_CSAT_SATISFIED),
+        )
 
 
 # Kinds of state the recorder keeps, as the expiry and eviction self-metrics name them.

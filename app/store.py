@@ -47,6 +47,8 @@ _INF = math.inf
 # How prometheus_client writes a number (Go's float formatting); typed for our callers.
 format_value: Callable[[float], str] = floatToGoString
 _new_tuple = tuple.__new__
+# Label values that take no slot of a label's cap: absent, and the overflow itself.
+_SLOTLESS = frozenset({"", OVERFLOW_VALUE})
 # Most label sets MetricStore.label_set keeps before it starts afresh.
 _LABEL_SETS_KEPT = 10_000
 
@@ -218,7 +220,7 @@ class Family:
         self.guarded = tuple(
             (index, f"{spec.name}:{name}" if spec.is_custom else name)
             for index, name in enumerate(spec.labels)
-            if spec.is_custom or name in GUARDED_LABELS
+            if spec.is_custom or name in GUARDED_LABELS or name in spec.dimensions
         )
         if not spec.labels and not spec.is_unset_at_start:
             self.add(())
@@ -262,7 +264,8 @@ class LabelGuard:
     """At most ``limit`` distinct values per label name (``limits`` overrides per label).
 
     A value holds its slot while series use it: :meth:`hold` and :meth:`drop` count them, and the
-    slot is free again once the last one is dropped.
+    slot is free again once the last one is dropped. The empty value (a label an update does not
+    give, which Prometheus reads as absent) and the overflow value hold none.
     """
 
     def __init__(self, limit: int, limits: Mapping[str, int] | None = None) -> None:
@@ -273,13 +276,13 @@ class LabelGuard:
     def admits(self, label: str, value: str) -> bool:
         """True when ``value`` may be used for ``label``: known, or room for one more."""
         held = self._values.get(label, ())
-        if value in held or value == OVERFLOW_VALUE:
+        if value in held or value in _SLOTLESS:
             return True
         return len(held) < self._limits.get(label, self._limit)
 
     def hold(self, label: str, value: str) -> None:
         """One more series uses ``value``."""
-        if value != OVERFLOW_VALUE:
+        if value not in _SLOTLESS:
             self._values.setdefault(label, Tally())[value] += 1
 
     def drop(self, label: str, value: str) -> None:
@@ -337,8 +340,10 @@ class MetricStore:
     ``registry``, when given, gets the store registered as a collector (it is then everything a
     scrape shows, with whatever else the registry holds). ``guard`` caps values per label;
     ``max_series`` and ``max_series_per_metric`` are the series budget (see the module's text);
-    ``clock`` tells when an overflow gauge was last set, for :meth:`expire_overflow`. ``custom``
-    are metrics declared by the operator (``app.custom``), exposed after the declared ones.
+    ``clock`` tells when an overflow gauge was last set, for :meth:`expire_overflow`. ``specs``
+    are the declared metrics as this store keeps them (default ``ALL_METRICS``; with declared
+    dimensions, some carry them: ``app.dimensions``), ``custom`` the metrics declared by the
+    operator (``app.custom``), exposed after them.
     """
 
     def __init__(
@@ -349,9 +354,10 @@ class MetricStore:
         max_series: int = 10_000_000,
         max_series_per_metric: int = 10_000_000,
         clock: Callable[[], float] = time.time,
+        specs: Iterable[MetricSpec] = ALL_METRICS,
         custom: Iterable[MetricSpec] = (),
     ) -> None:
-        self.families: dict[MetricSpec, Family] = {spec: Family(spec) for spec in (*ALL_METRICS, *custom)}
+        self.families: dict[MetricSpec, Family] = {spec: Family(spec) for spec in (*specs, *custom)}
         self._guard = guard or LabelGuard(limit=1_000_000)
         self._max_series = max_series
         self._max_series_per_metric = max_series_per_metric

@@ -6,6 +6,7 @@ served (``mixin/taxonomy.py``), with the recording rule that precomputes it (the
 from __future__ import annotations
 
 from app.custom import CUSTOM_PREFIX
+from app.dimensions import DIMENSIONED
 from app.metrics import ALL_METRICS, OTEL_LABELS, MetricSpec
 from app.providers import WELL_KNOWN
 from mixin.rules import RulesConfig, taxonomy_map
@@ -65,6 +66,13 @@ def render(config: RulesConfig) -> dict[str, str]:
         "",
         *_metric_rows(),
         "The exporter also serves the standard `process_*` and `python_*` metrics of its own process.",
+        "",
+        "### Declared dimensions",
+        "",
+        'With dimensions declared in `alerts/config.yml` (README, "Teams and applications"), these',
+        "metrics carry each dimension as a label too: "
+        + ", ".join(f"`{spec.name}`" for spec in DIMENSIONED)
+        + ".",
         "",
         "### Custom",
         "",

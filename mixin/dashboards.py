@@ -497,8 +497,93 @@ def system_health(config: RulesConfig) -> Board:
         "LLM Optimizer / System Health",
         "Is the optimizer serving well right now? Traffic, success, latency, errors by type, "
         "availability and the exporter itself.",
-        (headline, latency_row, trend_row, exporter_row),
+        (headline, latency_row, trend_row, exporter_row, *_dimension_rows(config, "errors")),
+        variables=_dimension_variables(config),
     )
+
+
+def _dimension_variables(config: RulesConfig) -> tuple[Variable, ...]:
+    """One variable per declared dimension (alerts/config.yml, dimensions), over its values."""
+    return tuple(
+        Variable(
+            name,
+            name.replace("_", " ").capitalize(),
+            rec.DIMENSIONS_REQUESTS_RATE5M.by(*config.dimensions).name,
+            name,
+            description=f"Values of the declared dimension {name} in LLM calls.",
+        )
+        for name in config.dimensions
+    )
+
+
+def _dimension_rows(config: RulesConfig, view: str) -> tuple[tuple[Panel, ...], ...]:
+    """Panels by the declared dimensions, filtered by their variables: calls and errors for the
+    system-health view, cost and the scoped budgets for the business view; none without them."""
+    dimensions = tuple(config.dimensions)
+    if not dimensions:
+        return ()
+    matchers = [f'{name}=~"${name}"' for name in dimensions]
+    legend = " ".join(f"{{{{{name}}}}}" for name in dimensions)
+    named = ", ".join(dimensions)
+    if view == "errors":
+        return (
+            (
+                timeseries(
+                    f"Calls by {named}",
+                    f"LLM calls per second by {named}.",
+                    "reqps",
+                    q(rec.DIMENSIONS_REQUESTS_RATE5M.by(*dimensions).select(*matchers), legend),
+                    width=12,
+                ),
+                timeseries(
+                    f"Error ratio by {named}",
+                    f"Share of LLM calls that failed, by {named}.",
+                    "percentunit",
+                    q(rec.DIMENSIONS_ERRORS_RATIO5M.by(*dimensions).select(*matchers), legend),
+                    width=12,
+                ),
+            ),
+        )
+    cost = timeseries(
+        f"Cost by {named}",
+        f"US dollars per hour spent on LLM calls by {named} (rate of the last hour).",
+        "currencyUSD",
+        q(f"{rec.DIMENSIONS_COST_RATE1H.by(*dimensions).select(*matchers)} * 3600", legend),
+        width=24,
+        custom={"axisLabel": "$/h"},
+    )
+    rows: list[tuple[Panel, ...]] = [(cost,)]
+    for name in config.alerts.budget_exceeded.scopes:
+        scope = f'{name}=~"${name}"'
+        rows.append(
+            (
+                bargauge(
+                    f"Spend of each {name} against its budget (24h)",
+                    f"What the LLM calls of each {name} with a daily budget cost in the last 24 hours, "
+                    "over that budget (1 = spent; LLMOptBudgetExceeded).",
+                    "percentunit",
+                    now(
+                        f"{rec.SCOPE_SPEND1D.by(name).select(scope)} / on ({name}) "
+                        f"{rec.SCOPE_BUDGET.by(name).select(scope)}",
+                        f"{{{{{name}}}}}",
+                    ),
+                    width=12,
+                    options={"displayMode": "basic", "orientation": "horizontal"},
+                    defaults={"min": 0, "max": 1.2, "thresholds": thresholds(GREEN, (0.8, YELLOW), (1, RED))},
+                ),
+                bargauge(
+                    f"Hours of budget left by {name}",
+                    f"How long what is left of each {name}'s daily budget lasts at its spend rate of the "
+                    "last hour (empty while it spends nothing).",
+                    "h",
+                    now(rec.SCOPE_BUDGET_HOURS_LEFT.by(name).select(scope), f"{{{{{name}}}}}"),
+                    width=12,
+                    options={"displayMode": "basic", "orientation": "horizontal"},
+                    defaults={"min": 0, "max": 48, "thresholds": thresholds(RED, (24, YELLOW), (36, GREEN))},
+                ),
+            )
+        )
+    return tuple(rows)
 
 
 def _experiment_table() -> Panel:
@@ -1692,7 +1777,8 @@ def business(config: RulesConfig) -> Board:
         "LLM Optimizer / Business",
         "Is the optimization worth it? Spend by category against the budget, savings against the "
         "baseline, ROI and payback, and what users say (NPS, CSAT, thumbs).",
-        (spend, breakdown, satisfaction, value, budget),
+        (spend, breakdown, satisfaction, value, budget, *_dimension_rows(config, "cost")),
+        variables=_dimension_variables(config),
         time_from="now-7d",
     )
 

@@ -61,6 +61,23 @@ class Windowed:
         return f'{{__name__=~"{re.escape(self.prefix)}.+"}}'
 
 
+@dataclass(frozen=True)
+class ByDimensions:
+    """Recorded series that keep declared dimensions (``alerts/config.yml``, ``dimensions``): their
+    level is the dimensions' names, ``team_application:llmopt_llm_cost_usd:rate1h``. Written only
+    when dimensions are declared."""
+
+    rest: str
+
+    def by(self, *dimensions: str) -> Recorded:
+        return Recorded(f"{'_'.join(dimensions)}:{self.rest}")
+
+    @property
+    def pattern(self) -> str:
+        """The names for prose: ``<dimensions>:llmopt_llm_cost_usd:rate1h``."""
+        return f"<dimensions>:{self.rest}"
+
+
 # --- LLM calls (group llmopt.requests) ------------------------------------------------------------
 LLM_REQUESTS_RATE5M = Recorded("llmopt:llm_requests:rate5m")
 LLM_REQUEST_ERRORS_RATE5M = Recorded("llmopt:llm_request_errors:rate5m")
@@ -103,6 +120,19 @@ SAVINGS1D = Recorded("llmopt:llm_cost_savings_usd:increase1d")
 SAVINGS_RATIO1D = Recorded("llmopt:llm_cost_savings:ratio_increase1d")
 SPEND_CHANGE1D = Recorded("llmopt:spend_usd:change_ratio_1d")
 SPEND_TREND1D = Recorded("llmopt:spend_usd:trend_1d")
+
+# --- By declared dimensions (group llmopt.dimensions) ---------------------------------------------
+# Kept by every declared dimension at once.
+DIMENSIONS_REQUESTS_RATE5M = ByDimensions("llmopt_llm_requests:rate5m")
+DIMENSIONS_ERRORS_RATIO5M = ByDimensions("llmopt_llm_request_errors:ratio_rate5m")
+DIMENSIONS_COST_RATE1H = ByDimensions("llmopt_llm_cost_usd:rate1h")
+# Scoped budgets, by the one dimension the budgets of alerts/config.yml name: the daily budget of
+# each scope, its spend of the last 24 hours, and the hours what is left of its budget lasts at its
+# spend rate of the last hour (DIMENSIONS_COST_RATE1H by that dimension; +Inf while it spends
+# nothing, 0 once spent).
+SCOPE_BUDGET = ByDimensions("llmopt_budget_usd:daily")
+SCOPE_SPEND1D = ByDimensions("llmopt_llm_cost_usd:increase1d")
+SCOPE_BUDGET_HOURS_LEFT = ByDimensions("llmopt_budget_hours_left:rate1h")
 
 # --- User feedback (group llmopt.feedback) --------------------------------------------------------
 THUMBS1D = Recorded("llmopt:feedback_thumbs:increase1d")

@@ -22,6 +22,7 @@ taxonomy IDs they serve (:func:`taxonomy_map`), for the metrics catalog.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 from collections import Counter
@@ -31,9 +32,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from app import metrics as m
+from app.dimensions import DIMENSIONED
+from app.dimensions import Declared as DeclaredDimensions
+from app.events import LABEL_PATTERN
 from app.metrics import MetricSpec
 from mixin import recorded as rec
 from mixin.recorded import Recorded
@@ -112,8 +124,18 @@ class HighLatency(_Section):
     severity: Severity
 
 
+def _label_value(value: str) -> str:
+    if not re.match(LABEL_PATTERN, value):
+        raise ValueError(f"{value!r} is not a label value the exporter accepts")
+    return value
+
+
 class BudgetExceeded(_Section):
     daily_budget_usd: Positive
+    # Daily budgets of scopes: dimension -> its value -> US dollars per day.
+    scopes: dict[str, dict[Annotated[str, AfterValidator(_label_value)], Positive]] = Field(
+        default_factory=dict
+    )
     for_: Duration = Field(alias="for")
     severity: Severity
 
@@ -168,6 +190,7 @@ class Alerts(_Section):
     high_error_rate: HighErrorRate
     high_latency: HighLatency
     budget_exceeded: BudgetExceeded
+    budget_exhaustion_forecast: Held
     quality_degradation: QualityDegradation
     truncation: RatioAbove
     fallback_storm: RatioAbove
@@ -219,6 +242,19 @@ class RulesConfig(_Section):
 
     exporter_job: Annotated[str, StringConstraints(min_length=1)]
     replica_labels: tuple[str, ...]
+    dimensions: DeclaredDimensions = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _scopes_are_dimensions(self) -> RulesConfig:
+        for dimension in self.alerts.budget_exceeded.scopes:
+            if dimension not in self.dimensions:
+                declared = ", ".join(self.dimensions) or "none"
+                raise ValueError(
+                    f"alerts.budget_exceeded.scopes: {dimension!r} is not a declared dimension "
+                    f"(dimensions: {declared})"
+                )
+        return self
+
     runbook_url_base: Annotated[str, StringConstraints(pattern=r"^https?://\S+[^/]$")]
     cost_trend_stable_within: Ratio
     slos: Slos
@@ -342,18 +378,25 @@ def usd(amount: float) -> str:
 class Promql:
     """PromQL over the exporter's declared metrics, aggregated across replicas.
 
-    ``keep`` names the domain labels the result keeps; every other label of the metric and the
-    replica labels are summed away with ``without``, so labels added by the scrape (cluster,
-    environment) survive and deployments stay apart.
+    ``keep`` names the domain labels the result keeps; every other label of the metric (the
+    declared dimensions among them, on the metrics that carry them) and the replica labels are
+    summed away with ``without``, so labels added by the scrape (cluster, environment) survive and
+    deployments stay apart.
     """
 
-    def __init__(self, replica_labels: Sequence[str]) -> None:
+    def __init__(self, replica_labels: Sequence[str], dimensions: Sequence[str] = ()) -> None:
         self.replica_labels = tuple(replica_labels)
+        self.dimensions = tuple(dimensions)
+
+    @classmethod
+    def of(cls, config: RulesConfig) -> Promql:
+        return cls(config.replica_labels, tuple(config.dimensions))
 
     def aggregate(
         self, spec: MetricSpec, inner: str, *, keep: Sequence[str] = (), suffix: str = "", op: str = "sum"
     ) -> str:
-        labels = (*spec.labels, "le") if suffix == "_bucket" else spec.labels
+        labels = (*spec.labels, *self.dimensions) if spec in DIMENSIONED else spec.labels
+        labels = (*labels, "le") if suffix == "_bucket" else labels
         dropped = [*self.replica_labels, *(label for label in labels if label not in keep)]
         return f"{op} without ({', '.join(dropped)}) ({inner})"
 
@@ -681,6 +724,101 @@ def _cost_group(q: Promql, config: RulesConfig) -> Group:
             ),
         ),
     )
+
+
+def _dimensions_group(q: Promql, config: RulesConfig) -> Group:
+    """Calls, errors and cost by the declared dimensions, and the scoped budgets (only rendered
+    when dimensions are declared)."""
+    dimensions = tuple(config.dimensions)
+    requests = rec.DIMENSIONS_REQUESTS_RATE5M.by(*dimensions).selector
+    cost_rate = rec.DIMENSIONS_COST_RATE1H.by(*dimensions).selector
+    rules: list[Recording] = [
+        Recording(
+            rec.DIMENSIONS_REQUESTS_RATE5M.by(*dimensions),
+            q.rate(m.LLM_REQUESTS, "5m", keep=dimensions),
+            comment=f"LLM calls per second by {', '.join(dimensions)}.",
+        ),
+        Recording(
+            rec.DIMENSIONS_ERRORS_RATIO5M.by(*dimensions),
+            f"{_or_zero(q.rate(m.LLM_REQUEST_ERRORS, '5m', keep=dimensions), requests)}\n/\n{requests}",
+            comment=f"Share of LLM calls that failed, by {', '.join(dimensions)}.",
+        ),
+        Recording(
+            rec.DIMENSIONS_COST_RATE1H.by(*dimensions),
+            q.rate(m.LLM_COST, "1h", keep=dimensions),
+            comment=f"US dollars per second spent on LLM calls, by {', '.join(dimensions)}.",
+        ),
+    ]
+    for dimension, budgets in config.alerts.budget_exceeded.scopes.items():
+        others = [name for name in dimensions if name != dimension]
+        rate = rec.DIMENSIONS_COST_RATE1H.by(dimension).selector
+        if others:  # else the rule above is this one
+            rules.append(
+                Recording(
+                    rec.DIMENSIONS_COST_RATE1H.by(dimension),
+                    f"sum without ({', '.join(others)}) ({cost_rate})",
+                    comment=f"US dollars per second spent on LLM calls, by {dimension}.",
+                )
+            )
+        budget = rec.SCOPE_BUDGET.by(dimension).selector
+        spend = rec.SCOPE_SPEND1D.by(dimension).selector
+        rules += [
+            Recording(
+                rec.SCOPE_BUDGET.by(dimension).where(**{dimension: value}),
+                f"vector({num(limit)})",
+                comment=f"The daily budget of {dimension} {value} (alerts/config.yml), in US dollars.",
+            )
+            for value, limit in budgets.items()
+        ]
+        rules += [
+            Recording(
+                rec.SCOPE_SPEND1D.by(dimension),
+                q.increase(m.LLM_COST, "1d", keep=(dimension,)),
+                comment=f"What the LLM calls of each {dimension} cost in the last 24 hours.",
+            ),
+            Recording(
+                rec.SCOPE_BUDGET_HOURS_LEFT.by(dimension),
+                f"clamp_min({budget} - on ({dimension}) {spend}, 0)\n/ on ({dimension})\n({rate} * 3600)",
+                comment=f"Hours until a {dimension}'s daily budget is spent at its spend rate of the last "
+                "hour (+Inf while it spends nothing, 0 once spent).",
+            ),
+        ]
+    return Group("llmopt.dimensions", tuple(rules))
+
+
+def _budget_alerts(config: RulesConfig) -> tuple[Alert, ...]:
+    """Per scope of alerts.budget_exceeded.scopes: spent, and on the way to be spent today."""
+    a = config.alerts
+    alerts: list[Alert] = []
+    for dimension in a.budget_exceeded.scopes:
+        budget = rec.SCOPE_BUDGET.by(dimension).selector
+        spend = rec.SCOPE_SPEND1D.by(dimension).selector
+        rate = rec.DIMENSIONS_COST_RATE1H.by(dimension).selector
+        scope = f"{{{{ $labels.{dimension} }}}}"
+        alerts += [
+            Alert(
+                "LLMOptBudgetExceeded",
+                f"{spend} > on ({dimension}) {budget}",
+                a.budget_exceeded.severity,
+                "A scope's daily spend is over its budget.",
+                f'{dimension} {scope} spent ${{{{ $value | printf "%.2f" }}}} on LLM calls in the last 24 '
+                "hours, more than its daily budget.",
+                for_=a.budget_exceeded.for_,
+                labels={"scope": dimension},
+            ),
+            Alert(
+                "LLMOptBudgetExhaustionForecast",
+                f"{rate} * 86400 > on ({dimension}) {budget}\nunless on ({dimension})\n"
+                f"{spend} > on ({dimension}) {budget}",
+                a.budget_exhaustion_forecast.severity,
+                "A scope is on its way to spend more than its daily budget.",
+                f"At its spend rate of the last hour, a day of the LLM calls of {dimension} {scope} costs "
+                '${{ $value | printf "%.2f" }}: more than its daily budget.',
+                for_=a.budget_exhaustion_forecast.for_,
+                labels={"scope": dimension},
+            ),
+        ]
+    return tuple(alerts)
 
 
 def _feedback_group(q: Promql) -> Group:
@@ -1141,7 +1279,7 @@ def _optimizer_alerts(config: RulesConfig) -> tuple[Alert, ...]:
     a = config.alerts
     stuck = a.optimization_stuck.no_improvement_for
     stuck_seconds = seconds(stuck)
-    q = Promql(config.replica_labels)
+    q = Promql.of(config)
     # The latest improvement any replica reported in that time, restarts or not.
     last_improvement = q.aggregate(
         m.LAST_IMPROVEMENT, f"max_over_time({m.LAST_IMPROVEMENT.name}[{stuck}])", op="max"
@@ -1232,7 +1370,7 @@ def _health_alerts(config: RulesConfig) -> tuple[Alert, ...]:
     per_job = ", ".join(label for label in config.replica_labels if label != "job")
     healthy = f"sum without ({per_job}) ({job})"
     critical = f'{m.LAST_LOG_EVENT.name}{{level="critical"}}'
-    q = Promql(config.replica_labels)
+    q = Promql.of(config)
     return (
         Alert(
             "LLMOptExporterDown",
@@ -1417,7 +1555,7 @@ def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]
     # The experiment checks are built from this module's parts, so they are imported here.
     from mixin import experiments
 
-    q = Promql(config.replica_labels)
+    q = Promql.of(config)
     return {
         RECORDING_FILE: (
             "Recording rules for the derived values of the metrics taxonomy.",
@@ -1429,6 +1567,7 @@ def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]
                 _optimization_group(q),
                 _incidents_group(q),
                 experiments.recording_group(q, config),
+                *((_dimensions_group(q, config),) if config.dimensions else ()),
             ),
         ),
         SLO_FILE: (
@@ -1442,6 +1581,11 @@ def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]
                 Group("llmopt.health", _health_alerts(config)),
                 Group("llmopt.slo.alerts", _slo_alerts(config)),
                 Group("llmopt.experiments.alerts", experiments.alerts(q, config)),
+                *(
+                    (Group("llmopt.budgets.alerts", _budget_alerts(config)),)
+                    if config.alerts.budget_exceeded.scopes
+                    else ()
+                ),
             ),
         ),
     }

@@ -126,9 +126,11 @@ def wait_until(check: Callable[[], T | None], what: str, timeout: float = 30.0) 
 
 
 @contextlib.contextmanager
-def exporter_and_prometheus(tmp: Path, rule_files: Mapping[str, str], job: str) -> Iterator[tuple[str, str]]:
-    """A real exporter and a real Prometheus that scrapes it and evaluates ``rule_files`` (name ->
-    text) every second; yields their base URLs."""
+def exporter_and_prometheus(
+    tmp: Path, rule_files: Mapping[str, str], job: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """A real exporter (with ``env`` added to its environment) and a real Prometheus that scrapes it
+    and evaluates ``rule_files`` (name -> text) every second; yields their base URLs."""
     for name, text in rule_files.items():
         (tmp / name).write_text(text, encoding="utf-8")
     exporter, prometheus = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
@@ -146,7 +148,7 @@ def exporter_and_prometheus(tmp: Path, rule_files: Mapping[str, str], job: str) 
                 f"http://{exporter}/readyz",
                 tmp / "exporter.log",
                 # Scrapes every second would bury everything else in the log.
-                env={"LLMOPT_ACCESS_LOG": "false"},
+                env={"LLMOPT_ACCESS_LOG": "false", **(env or {})},
             )
         )
         stack.enter_context(

@@ -159,6 +159,8 @@ CHANGES = {
     "slos.cost.window": "7d",
     "alerts.high_latency.p95_seconds_above": 10,
     "alerts.budget_exceeded.daily_budget_usd": 250,
+    "dimensions": {"team": 20},
+    "alerts.budget_exceeded.scopes": {"team": {"search": 200}},
 }
 
 

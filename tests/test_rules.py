@@ -20,6 +20,7 @@ from app.config import DEFAULT_PORT
 from mixin import promql, rules, scaling
 from mixin import recorded as rec
 from tests.processes import PROMTOOL
+from tests.scoped import scoped_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "alerts"
@@ -344,7 +345,10 @@ def test_recording_rules_are_named_level_metric_operation() -> None:
 
 
 @pytest.mark.parametrize(
-    "alert", _alerts(_committed()), ids=lambda alert: f"{alert['alert']}-{'-'.join(alert['labels'].values())}"
+    "alert",
+    # The shipped alerts, and the scoped budget alerts of a config with dimensions.
+    [*_alerts(_committed()), *(alert for alert in _alerts(scoped_documents()) if "scope" in alert["labels"])],
+    ids=lambda alert: f"{alert['alert']}-{'-'.join(alert['labels'].values())}",
 )
 def test_alert_hygiene(alert: dict[str, Any]) -> None:
     name, labels, annotations = alert["alert"], alert["labels"], alert["annotations"]
@@ -367,7 +371,8 @@ def _runbook_queries() -> Iterator[tuple[str, str]]:
 
 
 def test_runbooks_belong_to_alerts_and_have_every_section() -> None:
-    alert_names = {alert["alert"] for alert in _alerts(_committed())}
+    # The alerts of the shipped rules, and those of scoped budgets (with dimensions declared).
+    alert_names = {alert["alert"] for alert in _alerts({**_committed(), **scoped_documents()})}
     assert {path.stem for path in RUNBOOKS.glob("*.md")} == alert_names
     for path in RUNBOOKS.glob("*.md"):
         headings = re.findall(r"^## (.+)$", path.read_text(encoding="utf-8"), re.MULTILINE)
@@ -376,7 +381,8 @@ def test_runbooks_belong_to_alerts_and_have_every_section() -> None:
 
 def test_runbook_queries_parse_and_name_known_series(tmp_path: Path) -> None:
     queries = list(_runbook_queries())
-    recorded = {rule["record"] for rule in _rules_in(_committed()) if "record" in rule}
+    documents = [_committed(), scoped_documents()]  # with dimensions declared, and without
+    recorded = {rule["record"] for document in documents for rule in _rules_in(document) if "record" in rule}
     known = set(scaling.exposed_names()) | recorded | PROMETHEUS_OWN
     named = {(runbook, name) for runbook, query in queries for name in promql.series_names(query)}
     assert not {(runbook, name) for runbook, name in named if name not in known}

@@ -376,6 +376,7 @@ def opentelemetry_table() -> str:
             f"dimension `{otlp.EVALUATION_NAME}` names; other names: their mean is `quality`",
         ),
         ("any field", f"`{otlp.OURS}<field>` on the span, else on its resource, over all of the above"),
+        ("labels", f"`{otlp.OUR_LABELS}<dimension>`: each declared dimension, on the span or its resource"),
     ]
     lines = _header("llm_request field", "read from")
     lines += [_row(f"`{field}`" if " " not in field else field, _cell(source)) for field, source in rows]

@@ -69,6 +69,10 @@ class LlmRequest(Event):
     """Who serves the model."""
     task_type: str = "unknown"
     """What the call was for."""
+    labels: dict[str, str] | None = None
+    """Values of the dimensions declared in alerts/config.yml (section dimensions), such as the team or the
+    application; a dimension not given is counted with an empty value. Any other key is refused.
+    """
     status: Literal["success", "error"] = "success"
     """Whether the call succeeded."""
     error_type: str | None = None
@@ -153,6 +157,10 @@ class Feedback(Event):
     """Answer to 'how likely are you to recommend us', 0-10."""
     csat: int | None = None
     """Satisfaction, 1-5."""
+    labels: dict[str, str] | None = None
+    """Values of the dimensions declared in alerts/config.yml (section dimensions), such as the team or the
+    application; a dimension not given is counted with an empty value. Any other key is refused.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -49,6 +49,8 @@ class CallLabels(TypedDict, total=False):
     # A retry or fallback of a logical call: which try this is, and the model it replaces.
     attempt: int
     fallback_from: str
+    # Values of the dimensions the exporter declares (team, application...).
+    labels: dict[str, str]
 
 
 class Outcome(TypedDict, total=False):

@@ -11,6 +11,10 @@ renamed rule or a changed SLO window cannot leave a stale name behind:
     the same family over every window, as one selector (for windows each SLO sets on its own);
 ``{{ SLO_BURN_RATE }}``
     the same family for prose: ``llmopt:slo_burn_rate:ratio_rate<window>``;
+``{{ SCOPE_SPEND1D team }}``
+    a family of :mod:`mixin.recorded` kept by declared dimensions, by the dimensions named
+    (``team:llmopt_llm_cost_usd:increase1d``), or without them for prose
+    (``<dimensions>:llmopt_llm_cost_usd:increase1d``);
 ``{{ SLI_QUALITY }}``
     an SLI over the window of ``alerts/config.yml`` (``SLI_AVAILABILITY``, ``SLI_LATENCY``,
     ``SLI_QUALITY``, ``SLI_COST``).
@@ -26,13 +30,13 @@ from pathlib import Path
 
 from mixin import recorded as rec
 from mixin import rules
-from mixin.recorded import Recorded, Windowed
+from mixin.recorded import ByDimensions, Recorded, Windowed
 from mixin.rules import Recording, RulesConfig
 
 TEMPLATES = Path(__file__).resolve().parent
 OUTPUT_DIR = "docs/runbooks"
 # A placeholder's regular expression: a name of mixin.recorded or an SLI, and maybe a window.
-_PLACEHOLDER = re.compile(r"\{\{ *([A-Z][A-Z0-9_]*)(?: +([0-9]+[smhdw]|\*))? *\}\}")
+_PLACEHOLDER = re.compile(r"\{\{ *([A-Z][A-Z0-9_]*)(?: +([0-9]+[smhdw]|\*|[a-z_]+))? *\}\}")
 
 
 class TemplateError(ValueError):
@@ -59,6 +63,11 @@ def _resolve(name: str, window: str | None, config: RulesConfig) -> tuple[str, s
         "SLI_COST": slis.cost,
     }
     declared = sli.get(name) or getattr(rec, name, None)
+    if isinstance(declared, ByDimensions):
+        # By the dimensions named (an example where the config declares none), or for prose.
+        if window is None:
+            return declared.pattern, ""
+        return declared.by(*window.split("_")).selector, ""
     if isinstance(declared, Windowed):
         if window is None:
             return declared.pattern, ""
