@@ -35,6 +35,7 @@ from app.events import (
     LABEL_PATTERN,
     PATTERN_MEANINGS,
     RULE_NAMESPACE,
+    BudgetLimit,
     Event,
     Feedback,
     LlmRequest,
@@ -353,7 +354,7 @@ _DECODED: tuple[type[Event], ...] = (
 )
 _CHECKS: dict[type[Event], _Checks] = {struct: _Checks.of(struct) for struct in EVENTS}
 # The structs whose labels name declared dimensions.
-_DIMENSIONED = (LlmRequest, Feedback)
+_DIMENSIONED = (LlmRequest, Feedback, BudgetLimit)
 AnyEvent = Union[_DECODED]  # type: ignore[valid-type]
 
 

@@ -49,6 +49,7 @@ DIMENSIONED: Mapping[MetricSpec, int] = {
     m.FEEDBACK_NPS: 3,
     m.FEEDBACK_CSAT: 3,
     m.FEEDBACK_CSAT_SATISFIED: 3,
+    m.BUDGET_LIMIT: 1,
 }
 
 _NAME = re.compile(NAME_PATTERN)

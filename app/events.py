@@ -554,6 +554,8 @@ class BudgetLimit(Event, tag="budget", kw_only=True, frozen=True):
     action: Literal["limit"]
     period: Annotated[BudgetPeriod, doc("The budget's period.", "day")]
     limit_usd: Annotated[Usd, doc("The budget, in US dollars.", 100)]
+    # A scope's budget (a team's, an application's): its values of the declared dimensions.
+    labels: DimensionLabels = None
 
     SETS_STATE = True
 

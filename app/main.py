@@ -177,7 +177,7 @@ def restore_snapshot(exporter: Exporter) -> None:
     if path is None:
         return
     try:
-        snapshot = read_snapshot(path, settings.max_snapshot_bytes)
+        snapshot = read_snapshot(path, settings.max_snapshot_bytes, exporter.recorder.dimensions.spec)
     except CorruptSnapshot as err:
         exporter.store.inc(m.SNAPSHOT_RESTORE_FAILURES)
         log.error("snapshot not restored; starting empty", extra={"context": {"reason": str(err)}})

@@ -184,6 +184,10 @@ class Recorder:
             store.touch(m.INCIDENT_DOWNTIME, (severity,))
             store.set(m.INCIDENTS_OPEN, (severity,), 0)
 
+    @property
+    def dimensions(self) -> Dimensions:
+        return self._dimensions
+
     def apply(self, event: Event, trace_id: str | None = None, span_id: str | None = None) -> None:
         """Apply one validated event. ``trace_id``/``span_id`` are the request's trace context,
         used for exemplars when the event carries none of its own."""
@@ -466,12 +470,13 @@ class Recorder:
         self._store.inc(m.SPEND, (e.category,), e.amount_usd)
 
     def _budget_limit(self, e: BudgetLimit, when: float, exemplar: Exemplar) -> None:
-        self._store.set(m.BUDGET_LIMIT, (e.period,), e.limit_usd)
+        # With labels, the budget of a scope (a team's...): its values of the declared dimensions.
+        self._store.set(self._d.budget_limit, (e.period, *self._dimensions.values(e.labels)), e.limit_usd)
 
     def _budget_violation(self, e: BudgetViolation, when: float, exemplar: Exemplar) -> None:
         self._store.inc(m.BUDGET_VIOLATIONS, (e.period,))
         if e.limit_usd is not None:
-            self._store.set(m.BUDGET_LIMIT, (e.period,), e.limit_usd)
+            self._store.set(self._d.budget_limit, (e.period, *self._dimensions.values(None)), e.limit_usd)
 
     def _model_switch(self, e: ModelSwitch, when: float, exemplar: Exemplar) -> None:
         self._store.inc(m.MODEL_SWITCHES, (e.from_model, e.to_model, e.reason))
@@ -648,7 +653,7 @@ class Recorder:
         Counters are not saved: they restart at zero, a reset Prometheus handles (see
         docs/security.md, "Restarts").
         """
-        gauges = self._store.gauge_series(SNAPSHOT_GAUGES)
+        gauges = self._store.gauge_series(self._dimensions.spec(spec) for spec in SNAPSHOT_GAUGES)
         experiments = self._experiments.copy()
         incidents = self._incidents.copy()
         models = self._models.copy()
@@ -691,7 +696,7 @@ class Recorder:
         snapshot was checked whole. Entries past the caps push out those seen least recently."""
         store = self._store
         for name, labels, value in snapshot.gauges:
-            store.set(SNAPSHOT_GAUGES_BY_NAME[name], tuple(labels), value)
+            store.set(self._dimensions.spec(SNAPSHOT_GAUGES_BY_NAME[name]), tuple(labels), value)
         now = self._clock()
         experiments_seen = snapshot.experiments_seen
         # The plans come back with the gauges that show them.
@@ -751,6 +756,7 @@ class _Dimensioned(NamedTuple):
     nps: MetricSpec
     csat: MetricSpec
     csat_satisfied: MetricSpec
+    budget_limit: MetricSpec
 
     @classmethod
     def of(cls, dimensions: Dimensions) -> _Dimensioned:
@@ -770,6 +776,7 @@ class _Dimensioned(NamedTuple):
             spec(m.FEEDBACK_NPS),
             spec(m.FEEDBACK_CSAT),
             spec(m.FEEDBACK_CSAT_SATISFIED),
+            spec(m.BUDGET_LIMIT),
         )
 
 

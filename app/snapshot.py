@@ -18,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from app import metrics as m
 from app.events import Severity
@@ -62,11 +62,16 @@ class Snapshot(BaseModel):
     recent_event_ids: list[tuple[str, float]] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _restorable_gauges(self) -> Self:
+    def _restorable_gauges(self, info: ValidationInfo) -> Self:
+        # The gauges as this exporter keeps them: some carry the declared dimensions.
+        as_kept: Callable[[m.MetricSpec], m.MetricSpec] = (info.context or {}).get(
+            "as_kept", lambda spec: spec
+        )
         for index, (name, labels, _) in enumerate(self.gauges):
             spec = SNAPSHOT_GAUGES_BY_NAME.get(name)
             if spec is None:
                 raise ValueError(f"gauges[{index}]: {name!r} is not a gauge a snapshot restores")
+            spec = as_kept(spec)
             if len(labels) != len(spec.labels):
                 raise ValueError(f"gauges[{index}]: {name} takes labels {spec.labels}, got {labels!r}")
         return self
@@ -85,8 +90,11 @@ class SnapshotTooLarge(ValueError):
     """A snapshot to write is over the size limit; nothing was written."""
 
 
-def read_snapshot(path: Path, max_bytes: int) -> Snapshot | None:
-    """The saved state, checked whole, or None when there is none.
+def read_snapshot(
+    path: Path, max_bytes: int, as_kept: Callable[[m.MetricSpec], m.MetricSpec] | None = None
+) -> Snapshot | None:
+    """The saved state, checked whole, or None when there is none. ``as_kept`` gives a gauge as the
+    exporter keeps it (with the declared dimensions among its labels, ``Dimensions.spec``).
 
     Raises :class:`CorruptSnapshot`, after moving the file aside when it can, when the file cannot
     be read, is larger than ``max_bytes``, or is not a snapshot.
@@ -103,7 +111,7 @@ def read_snapshot(path: Path, max_bytes: int) -> Snapshot | None:
     if len(raw) > max_bytes:
         raise set_aside(path, f"larger than max_snapshot_bytes ({max_bytes})")
     try:
-        return Snapshot.model_validate_json(raw)
+        return Snapshot.model_validate_json(raw, context={"as_kept": as_kept} if as_kept else None)
     except ValidationError as err:
         raise set_aside(path, _first_problem(err)) from err
 

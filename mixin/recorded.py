@@ -127,9 +127,9 @@ DIMENSIONS_REQUESTS_RATE5M = ByDimensions("llmopt_llm_requests:rate5m")
 DIMENSIONS_ERRORS_RATIO5M = ByDimensions("llmopt_llm_request_errors:ratio_rate5m")
 DIMENSIONS_COST_RATE1H = ByDimensions("llmopt_llm_cost_usd:rate1h")
 # Scoped budgets, by the one dimension the budgets of alerts/config.yml name: the daily budget of
-# each scope, its spend of the last 24 hours, and the hours what is left of its budget lasts at its
-# spend rate of the last hour (DIMENSIONS_COST_RATE1H by that dimension; +Inf while it spends
-# nothing, 0 once spent).
+# each scope (alerts/config.yml's, else the one budget limit events report), its spend of the last
+# 24 hours, and the hours what is left of its budget lasts at its spend rate of the last hour
+# (DIMENSIONS_COST_RATE1H by that dimension; +Inf while it spends nothing, 0 once spent).
 SCOPE_BUDGET = ByDimensions("llmopt_budget_usd:daily")
 SCOPE_SPEND1D = ByDimensions("llmopt_llm_cost_usd:increase1d")
 SCOPE_BUDGET_HOURS_LEFT = ByDimensions("llmopt_budget_hours_left:rate1h")

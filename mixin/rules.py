@@ -762,15 +762,25 @@ def _dimensions_group(q: Promql, config: RulesConfig) -> Group:
             )
         budget = rec.SCOPE_BUDGET.by(dimension).selector
         spend = rec.SCOPE_SPEND1D.by(dimension).selector
-        rules += [
-            Recording(
-                rec.SCOPE_BUDGET.by(dimension).where(**{dimension: value}),
-                f"vector({num(limit)})",
-                comment=f"The daily budget of {dimension} {value} (alerts/config.yml), in US dollars.",
-            )
+        # The budgets of alerts/config.yml, else those the optimizer reports (budget limit events
+        # of period day with the scope's labels).
+        declared = [
+            f'label_replace(vector({num(limit)}), "{dimension}", "{value}", "", "")'
             for value, limit in budgets.items()
         ]
+        reported = q.aggregate(
+            m.BUDGET_LIMIT,
+            f'{m.BUDGET_LIMIT.name}{{period="day", {dimension}!=""}}',
+            keep=(dimension,),
+            op="max",
+        )
         rules += [
+            Recording(
+                rec.SCOPE_BUDGET.by(dimension),
+                "\nor\n".join(declared) + (f"\nor on ({dimension})\n" if declared else "") + reported,
+                comment=f"The daily budget of each {dimension}, in US dollars: alerts/config.yml's, else the "
+                "one the optimizer reports (budget limit events of period day with its labels).",
+            ),
             Recording(
                 rec.SCOPE_SPEND1D.by(dimension),
                 q.increase(m.LLM_COST, "1d", keep=(dimension,)),

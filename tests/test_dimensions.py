@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from llmopt_client.halt import query
 
-from app.config import ConfigError, load_settings
+from app.config import ConfigError, Settings, load_settings
 from app.dimensions import DIMENSIONED
+from app.main import create_app
 from mixin import recorded as rec
 from mixin import rules
 from mixin.promql import selections
 from tests import scoped
-from tests.conftest import ROOT, Exporter, make_exporter
+from tests.conftest import CLOCK, ROOT, Exporter, make_exporter
 from tests.exposition import domain, key
 from tests.processes import PROMTOOL, exporter_and_prometheus, wait_until
 from tests.spans import body, current, span
@@ -288,3 +290,32 @@ def test_two_teams_get_their_own_cost_errors_and_budget_alerts_through_a_real_pr
             for labels, value in query(prometheus, rec.SCOPE_SPEND1D.by("team").selector)
         )
         assert spend["search"] < spend["ads"] < spend["ops"]
+
+
+def test_a_scope_budget_from_a_limit_event_is_its_own_gauge_and_survives_a_restart(tmp_path: Path) -> None:
+    settings = Settings(
+        dimensions_file=rules_config(tmp_path, DIMENSIONS), snapshot_file=tmp_path / "state.json"
+    )
+    limits = [
+        {"type": "budget", "action": "limit", "period": "day", "limit_usd": 10, "labels": {"team": "ops"}},
+        {"type": "budget", "action": "limit", "period": "day", "limit_usd": 1000},
+    ]
+    for round_ in ("first", "after a restart"):
+        with TestClient(create_app(settings, clock=lambda: CLOCK)) as client:
+            exporter = Exporter(client)
+            if round_ == "first":
+                assert exporter.post({"events": limits}).status_code == 200
+            assert by("llmopt_budget_limit_usd", exporter.scrape()) == {
+                key("", period="day", team="ops", application="")[1]: 10.0,
+                key("", period="day", team="", application="")[1]: 1000.0,
+            }, round_
+    # Only a limit takes labels among the budget's actions.
+    for exporter in make_exporter(dimensions_file=rules_config(tmp_path, DIMENSIONS)):
+        spend = {
+            "type": "budget",
+            "action": "spend",
+            "category": "compute",
+            "amount_usd": 1,
+            "labels": {"team": "x"},
+        }
+        assert exporter.post(spend).json()["problems"][0]["field"] == "labels"

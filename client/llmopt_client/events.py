@@ -337,6 +337,10 @@ class BudgetLimit(Event):
     """The budget's period."""
     limit_usd: float
     """The budget, in US dollars."""
+    labels: dict[str, str] | None = None
+    """Values of the dimensions declared in alerts/config.yml (section dimensions), such as the team or the
+    application; a dimension not given is counted with an empty value. Any other key is refused.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)
