@@ -39,6 +39,7 @@ DIMENSIONED: Mapping[MetricSpec, int] = {
     m.LLM_REQUESTS: 3,
     m.LLM_REQUEST_ERRORS: 3,
     m.LLM_RETRIES: 3,
+    m.LLM_FAILURES: 3,
     m.LLM_TOKENS: 3,
     m.LLM_CACHED_TOKENS: 3,
     m.LLM_CACHE_WRITE_TOKENS: 3,

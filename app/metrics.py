@@ -194,7 +194,16 @@ LLM_REQUEST_ERRORS = _counter(
 LLM_RETRIES = _counter(
     "llmopt_llm_retries_total",
     "LLM calls that were a later try of a logical call (llm_request attempt >= 2): retries and "
-    "fallbacks. Logical calls are llmopt_llm_requests_total less these.",
+    "fallbacks. Logical calls are llmopt_llm_requests_total less these. From a label set's first "
+    "call on (at 0 until the first retry), so that rate() sees its first retry.",
+    LLM_LABELS,
+    category=SYSTEM,
+)
+LLM_FAILURES = _counter(
+    "llmopt_llm_request_failures_total",
+    "LLM calls that failed, whatever the error (llmopt_llm_request_errors_total without error_type), "
+    "from a label set's first call on (at 0 until the first failure), so that rate() sees every "
+    "failure after the first call: the availability SLI's failures.",
     LLM_LABELS,
     category=SYSTEM,
 )

@@ -206,13 +206,16 @@ class Recorder:
         d = self._d
         by_dims = store.label_set((*labels, *self._dimensions.values(e.labels))) if d.is_on else by_labels
         by_dims[d.requests].inc(1.0, None)
-        if e.status == "error":
+        # Failures and later tries from the label set's first call on, at 0 until the first: the
+        # availability SLI subtracts one from the other, which rate() gets right only so.
+        failed = e.status == "error"
+        by_dims[d.failures].inc(1.0 if failed else 0.0, None)
+        if failed:
             error_type = "unknown" if e.error_type is None else normalise_error_type(e.error_type)
             by_dims[d.errors, error_type].inc(1.0, exemplar)
-        if e.attempt > 1:
-            by_dims[d.retries].inc(1.0, None)
-            if e.fallback_from is not None:
-                store.inc(m.LLM_FALLBACKS, (e.fallback_from, e.model))
+        by_dims[d.retries].inc(1.0 if e.attempt > 1 else 0.0, None)
+        if e.fallback_from is not None:  # on a later try only (a rule of the contract)
+            store.inc(m.LLM_FALLBACKS, (e.fallback_from, e.model))
         latency = e.latency_ms / 1000.0
         by_labels[m.LLM_REQUEST_DURATION].observe(latency, exemplar)
         if e.input_tokens:
@@ -746,6 +749,7 @@ class _Dimensioned(NamedTuple):
     requests: MetricSpec
     errors: MetricSpec
     retries: MetricSpec
+    failures: MetricSpec
     tokens: MetricSpec
     cached_tokens: MetricSpec
     cache_write_tokens: MetricSpec
@@ -766,6 +770,7 @@ class _Dimensioned(NamedTuple):
             spec(m.LLM_REQUESTS),
             spec(m.LLM_REQUEST_ERRORS),
             spec(m.LLM_RETRIES),
+            spec(m.LLM_FAILURES),
             spec(m.LLM_TOKENS),
             spec(m.LLM_CACHED_TOKENS),
             spec(m.LLM_CACHE_WRITE_TOKENS),

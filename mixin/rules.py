@@ -462,6 +462,7 @@ def _requests_group(q: Promql) -> Group:
     truncated = q.rate(m.LLM_FINISH_REASONS, "5m", match='finish_reason="length"')
     req, err = rec.LLM_REQUESTS_RATE5M.selector, rec.LLM_REQUEST_ERRORS_RATE5M.selector
     retries = _or_zero(q.rate(m.LLM_RETRIES, "5m"), req)
+    failures = q.rate(m.LLM_FAILURES, "5m")
     buckets = rec.LATENCY_BUCKETS_RATE5M.selector
     quantile_ids = {
         "0.5": "median",
@@ -564,10 +565,10 @@ def _requests_group(q: Promql) -> Group:
             ),
             Recording(
                 rec.LOGICAL_CALL_ERRORS_RATIO5M,
-                f"clamp_min({err} - {retries}, 0)\n/\n{rec.LOGICAL_CALLS_RATE5M.selector}",
+                f"clamp_min({failures} - {retries}, 0)\n/\n{rec.LOGICAL_CALLS_RATE5M.selector}",
                 comment="Share of logical LLM calls whose last try failed. Each later try follows a failed "
-                "one, so the failures of logical calls are the failed tries less the later tries. rate() "
-                "misses the first increment of a series, so with few calls per label set this is rough.",
+                "one, so the failures of logical calls are the failed tries less the later tries (both "
+                "counted from a label set's first call on; the availability SLO counts the same way).",
             ),
             Recording(
                 rec.FALLBACKS_RATE5M,
@@ -1179,10 +1180,19 @@ def _is_slow(window: str) -> bool:
 
 
 def _bad_ratio(q: Promql, slo: BudgetSlo, window: str) -> str:
-    """Share of LLM calls that count against the SLO over a window."""
+    """Share of LLM calls that count against the SLO over a window.
+
+    Availability counts logical calls: a call retried (or fallen back) until it succeeded is one
+    call that succeeded. Every later try follows a failed one, so logical calls are the tries less
+    the later tries, and failed logical calls (whose last try failed) the failed tries less the
+    later tries. Both counters start at 0 with a label set's first call, so rate() misses no failure
+    or retry after it (retries are taken as 0 where an older exporter has none)."""
     if slo.histogram is None:
         requests = q.rate(m.LLM_REQUESTS, window)
-        return f"{_or_zero(q.rate(m.LLM_REQUEST_ERRORS, window), requests)}\n/\n{requests}"
+        retries = _or_zero(q.rate(m.LLM_RETRIES, window), requests)
+        failures = q.rate(m.LLM_FAILURES, window)
+        failed = textwrap.indent(block(failures, "-", retries), "  ")
+        return f"clamp_min(\n{failed},\n  0\n)\n/\n{block(requests, '-', retries)}"
     calls = q.rate(slo.histogram, window, suffix="_count")
     fast = q.rate(
         slo.histogram, window, suffix="_bucket", match=f'le="{bucket_bound(slo.threshold_seconds)}"'

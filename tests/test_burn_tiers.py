@@ -45,8 +45,15 @@ def _bad_calls_series(slo: rules.BudgetSlo, bad: list[int], total: list[int]) ->
             " ".join(str(t - b) for t, b in zip(total, bad, strict=True)),
         )
         calls = f"{spec.name}_count{{{labels}}}"
+    failures = (
+        # What the exporter writes beside the errors: the failures the availability SLI reads.
+        [{"series": f"llmopt_llm_request_failures_total{{{labels}}}", "values": " ".join(map(str, bad))}]
+        if slo.histogram is None
+        else []
+    )
     return [
         {"series": good_or_bad[0], "values": good_or_bad[1]},
+        *failures,
         {"series": calls, "values": " ".join(map(str, total))},
     ]
 

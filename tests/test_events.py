@@ -43,6 +43,9 @@ def summary(name: str, labels: dict[str, str], *values: float) -> dict[SampleKey
 EXPECTED: dict[str, dict[SampleKey, float]] = {
     "llm_request": {
         key("llmopt_llm_requests_total", **LLM): 1,
+        # At 0 from the label set's first call, so that rate() sees the first failure and retry.
+        key("llmopt_llm_request_failures_total", **LLM): 0,
+        key("llmopt_llm_retries_total", **LLM): 0,
         **histogram(m.LLM_REQUEST_DURATION, LLM, 0.8425),
         key("llmopt_llm_tokens_total", **LLM, direction="input"): 1200,
         key("llmopt_llm_tokens_total", **LLM, direction="output"): 350,
@@ -98,6 +101,8 @@ EXPECTED: dict[str, dict[SampleKey, float]] = {
     "llm_request_error": {
         key("llmopt_llm_requests_total", **LLM_ERR): 1,
         key("llmopt_llm_request_errors_total", **LLM_ERR, error_type="rate_limited"): 1,
+        key("llmopt_llm_request_failures_total", **LLM_ERR): 1,
+        key("llmopt_llm_retries_total", **LLM_ERR): 0,
         **histogram(m.LLM_REQUEST_DURATION, LLM_ERR, 0.12),
         key("llmopt_llm_cost_usd_total", **LLM_ERR): 0,
         key("llmopt_llm_baseline_cost_usd_total", **LLM_ERR): 0,
