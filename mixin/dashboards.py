@@ -526,6 +526,7 @@ def _dimension_rows(config: RulesConfig, view: str) -> tuple[tuple[Panel, ...], 
     legend = " ".join(f"{{{{{name}}}}}" for name in dimensions)
     named = ", ".join(dimensions)
     if view == "errors":
+        window, objective = config.slos.availability.window, config.slos.availability.objective
         return (
             (
                 timeseries(
@@ -540,7 +541,17 @@ def _dimension_rows(config: RulesConfig, view: str) -> tuple[tuple[Panel, ...], 
                     f"Share of LLM calls that failed, by {named}.",
                     "percentunit",
                     q(rec.DIMENSIONS_ERRORS_RATIO5M.by(*dimensions).select(*matchers), legend),
-                    width=12,
+                    width=8,
+                ),
+                bargauge(
+                    f"Availability by {named} ({window})",
+                    f"Share of logical LLM calls that succeeded over {window}, by {named}; the availability "
+                    f"SLO asks for {rules.percent(objective)} of all of them.",
+                    "percentunit",
+                    now(rec.DIMENSIONS_AVAILABILITY.over(window).by(*dimensions).select(*matchers), legend),
+                    width=4,
+                    options={"displayMode": "basic", "orientation": "horizontal"},
+                    defaults={"decimals": 2, "thresholds": thresholds(RED, (objective, GREEN))},
                 ),
             ),
         )

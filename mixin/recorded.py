@@ -72,6 +72,10 @@ class ByDimensions:
     def by(self, *dimensions: str) -> Recorded:
         return Recorded(f"{'_'.join(dimensions)}:{self.rest}")
 
+    def over(self, window: str) -> ByDimensions:
+        """The family over a window ``alerts/config.yml`` sets (``rest`` ends where it goes)."""
+        return ByDimensions(f"{self.rest}{window}")
+
     @property
     def pattern(self) -> str:
         """The names for prose: ``<dimensions>:llmopt_llm_cost_usd:rate1h``."""
@@ -126,6 +130,9 @@ SPEND_TREND1D = Recorded("llmopt:spend_usd:trend_1d")
 DIMENSIONS_REQUESTS_RATE5M = ByDimensions("llmopt_llm_requests:rate5m")
 DIMENSIONS_ERRORS_RATIO5M = ByDimensions("llmopt_llm_request_errors:ratio_rate5m")
 DIMENSIONS_COST_RATE1H = ByDimensions("llmopt_llm_cost_usd:rate1h")
+# The availability SLI (logical calls that succeeded) by every declared dimension, over the SLO's
+# window: DIMENSIONS_AVAILABILITY.over("30d").by("team").
+DIMENSIONS_AVAILABILITY = ByDimensions("llmopt_slo_availability:ratio_rate")
 # Scoped budgets, by the one dimension the budgets of alerts/config.yml name: the daily budget of
 # each scope (alerts/config.yml's, else the one budget limit events report), its spend of the last
 # 24 hours, and the hours what is left of its budget lasts at its spend rate of the last hour

@@ -727,9 +727,9 @@ def _cost_group(q: Promql, config: RulesConfig) -> Group:
     )
 
 
-def _dimensions_group(q: Promql, config: RulesConfig) -> Group:
-    """Calls, errors and cost by the declared dimensions, and the scoped budgets (only rendered
-    when dimensions are declared)."""
+def _dimensions_groups(q: Promql, config: RulesConfig) -> tuple[Group, ...]:
+    """Calls, errors, cost and availability by the declared dimensions, and the scoped budgets
+    (only rendered when dimensions are declared); what reads a day or more, every SLOW_INTERVAL."""
     dimensions = tuple(config.dimensions)
     requests = rec.DIMENSIONS_REQUESTS_RATE5M.by(*dimensions).selector
     cost_rate = rec.DIMENSIONS_COST_RATE1H.by(*dimensions).selector
@@ -748,6 +748,14 @@ def _dimensions_group(q: Promql, config: RulesConfig) -> Group:
             rec.DIMENSIONS_COST_RATE1H.by(*dimensions),
             q.rate(m.LLM_COST, "1h", keep=dimensions),
             comment=f"US dollars per second spent on LLM calls, by {', '.join(dimensions)}.",
+        ),
+    ]
+    slow: list[Recording] = [
+        Recording(
+            rec.DIMENSIONS_AVAILABILITY.over(config.slos.availability.window).by(*dimensions),
+            f"1 - {block(_logical_failures(q, config.slos.availability.window, dimensions))}",
+            comment=f"Availability SLI by {', '.join(dimensions)}: share of logical LLM calls that "
+            f"succeeded over {config.slos.availability.window}.",
         ),
     ]
     for dimension, budgets in config.alerts.budget_exceeded.scopes.items():
@@ -775,13 +783,15 @@ def _dimensions_group(q: Promql, config: RulesConfig) -> Group:
             keep=(dimension,),
             op="max",
         )
-        rules += [
+        rules.append(
             Recording(
                 rec.SCOPE_BUDGET.by(dimension),
                 "\nor\n".join(declared) + (f"\nor on ({dimension})\n" if declared else "") + reported,
                 comment=f"The daily budget of each {dimension}, in US dollars: alerts/config.yml's, else the "
                 "one the optimizer reports (budget limit events of period day with its labels).",
-            ),
+            )
+        )
+        slow += [
             Recording(
                 rec.SCOPE_SPEND1D.by(dimension),
                 q.increase(m.LLM_COST, "1d", keep=(dimension,)),
@@ -794,7 +804,10 @@ def _dimensions_group(q: Promql, config: RulesConfig) -> Group:
                 "hour (+Inf while it spends nothing, 0 once spent).",
             ),
         ]
-    return Group("llmopt.dimensions", tuple(rules))
+    return (
+        Group("llmopt.dimensions", tuple(rules)),
+        Group("llmopt.dimensions.slow", tuple(slow), interval=SLOW_INTERVAL),
+    )
 
 
 def _budget_alerts(config: RulesConfig) -> tuple[Alert, ...]:
@@ -1188,16 +1201,22 @@ def _bad_ratio(q: Promql, slo: BudgetSlo, window: str) -> str:
     later tries. Both counters start at 0 with a label set's first call, so rate() misses no failure
     or retry after it (retries are taken as 0 where an older exporter has none)."""
     if slo.histogram is None:
-        requests = q.rate(m.LLM_REQUESTS, window)
-        retries = _or_zero(q.rate(m.LLM_RETRIES, window), requests)
-        failures = q.rate(m.LLM_FAILURES, window)
-        failed = textwrap.indent(block(failures, "-", retries), "  ")
-        return f"clamp_min(\n{failed},\n  0\n)\n/\n{block(requests, '-', retries)}"
+        return _logical_failures(q, window)
     calls = q.rate(slo.histogram, window, suffix="_count")
     fast = q.rate(
         slo.histogram, window, suffix="_bucket", match=f'le="{bucket_bound(slo.threshold_seconds)}"'
     )
     return f"{block(calls, '-', fast)}\n/\n{calls}"
+
+
+def _logical_failures(q: Promql, window: str, keep: Sequence[str] = ()) -> str:
+    """Share of logical LLM calls whose last try failed over a window (see :func:`_bad_ratio`),
+    keeping ``keep``."""
+    requests = q.rate(m.LLM_REQUESTS, window, keep=keep)
+    retries = _or_zero(q.rate(m.LLM_RETRIES, window, keep=keep), requests)
+    failures = q.rate(m.LLM_FAILURES, window, keep=keep)
+    failed = textwrap.indent(block(failures, "-", retries), "  ")
+    return f"clamp_min(\n{failed},\n  0\n)\n/\n{block(requests, '-', retries)}"
 
 
 def _slo_groups(q: Promql, config: RulesConfig) -> tuple[Group, ...]:
@@ -1587,7 +1606,7 @@ def rule_groups(config: RulesConfig) -> dict[str, tuple[str, tuple[Group, ...]]]
                 _optimization_group(q),
                 _incidents_group(q),
                 experiments.recording_group(q, config),
-                *((_dimensions_group(q, config),) if config.dimensions else ()),
+                *(_dimensions_groups(q, config) if config.dimensions else ()),
             ),
         ),
         SLO_FILE: (
