@@ -15,6 +15,7 @@ import platform
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar, get_args
 
 from app import __version__
@@ -207,13 +208,16 @@ class Recorder:
         by_dims = store.label_set((*labels, *self._dimensions.values(e.labels))) if d.is_on else by_labels
         by_dims[d.requests].inc(1.0, None)
         # Failures and later tries from the label set's first call on, at 0 until the first: the
-        # availability SLI subtracts one from the other, which rate() gets right only so.
-        failed = e.status == "error"
-        by_dims[d.failures].inc(1.0 if failed else 0.0, None)
-        if failed:
+        # availability SLI subtracts one from the other, which rate() gets right only so. Finding
+        # a series binds it (at 0).
+        failures = by_dims[d.failures]
+        if e.status == "error":
+            failures.inc(1.0, None)
             error_type = "unknown" if e.error_type is None else normalise_error_type(e.error_type)
             by_dims[d.errors, error_type].inc(1.0, exemplar)
-        by_dims[d.retries].inc(1.0 if e.attempt > 1 else 0.0, None)
+        retries = by_dims[d.retries]
+        if e.attempt > 1:
+            retries.inc(1.0, None)
         if e.fallback_from is not None:  # on a later try only (a rule of the contract)
             store.inc(m.LLM_FALLBACKS, (e.fallback_from, e.model))
         latency = e.latency_ms / 1000.0
@@ -742,8 +746,10 @@ class Recorder:
         store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
 
 
-class _Dimensioned(NamedTuple):
-    """The metrics that carry the declared dimensions, as the store keeps them."""
+@dataclass(frozen=True, slots=True)
+class _Dimensioned:
+    """The metrics that carry the declared dimensions, as the store keeps them (slots: read on
+    every call)."""
 
     is_on: bool
     requests: MetricSpec

@@ -229,7 +229,7 @@ def test_two_teams_get_their_own_cost_errors_and_budget_alerts_through_a_real_pr
     """The exporter and the rules read the same dimensions from one file; Prometheus keeps each team
     apart in the rules by dimension and fires each scope's own budget alert."""
     document = yaml.safe_load((ROOT / "alerts" / "config.yml").read_text(encoding="utf-8"))
-    document["dimensions"] = {"team": 10}
+    document["dimensions"] = {"team": 10, "application": 10}
     # Daily budgets: search spends far under its budget, ads is on its way past its own, ops is past.
     document["alerts"]["budget_exceeded"]["scopes"] = {"team": {"search": 200, "ads": 50, "ops": 10}}
     document["alerts"]["budget_exhaustion_forecast"]["for"] = "0s"
@@ -267,12 +267,13 @@ def test_two_teams_get_their_own_cost_errors_and_budget_alerts_through_a_real_pr
         # increase() over a day extrapolates a young series' few seconds by up to twice: ads' $20
         # stays under its $50 (its rate, over an hour, makes $480 a day), ops' $30 is over its $10.
         post(
-            *(call(labels={"team": team}, cost_usd=0) for team in ("search", "ads", "ops")),
+            call(labels={"team": "search", "application": "bot"}, cost_usd=0),
+            *(call(labels={"team": team}, cost_usd=0) for team in ("ads", "ops")),
             call(labels={"team": "ads"}, cost_usd=0, status="error", error_type="Timeout"),
         )
         scraped(4)
         post(
-            call(labels={"team": "search"}, cost_usd=1),
+            call(labels={"team": "search", "application": "bot"}, cost_usd=1),
             call(labels={"team": "ads"}, cost_usd=20),
             call(labels={"team": "ads"}, cost_usd=0, status="error", error_type="Timeout"),
             call(labels={"team": "ops"}, cost_usd=30),
@@ -290,7 +291,9 @@ def test_two_teams_get_their_own_cost_errors_and_budget_alerts_through_a_real_pr
         assert wait_until(lambda: firing("LLMOptBudgetExhaustionForecast"), "a forecast") == {"ads"}
         errors = dict(
             (labels["team"], value)
-            for labels, value in query(prometheus, rec.DIMENSIONS_ERRORS_RATIO5M.by("team").selector)
+            for labels, value in query(
+                prometheus, rec.DIMENSIONS_ERRORS_RATIO5M.by("team", "application").selector
+            )
         )
         assert errors["search"] == 0 and errors["ops"] == 0 and 0 < errors["ads"] <= 1
         spend = dict(
@@ -298,7 +301,9 @@ def test_two_teams_get_their_own_cost_errors_and_budget_alerts_through_a_real_pr
             for labels, value in query(prometheus, rec.SCOPE_SPEND1D.by("team").selector)
         )
         assert spend["search"] < spend["ads"] < spend["ops"]
-        availability = rec.DIMENSIONS_AVAILABILITY.over(config.slos.availability.window).by("team")
+        availability = rec.DIMENSIONS_AVAILABILITY.over(config.slos.availability.window).by(
+            "team", "application"
+        )
         sli = {labels["team"]: value for labels, value in query(prometheus, availability.selector)}
         assert sli["search"] == 1 and sli["ops"] == 1 and 0 < sli["ads"] < 1
 
