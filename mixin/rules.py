@@ -819,10 +819,11 @@ def _budget_alerts(config: RulesConfig) -> tuple[Alert, ...]:
         spend = rec.SCOPE_SPEND1D.by(dimension).selector
         rate = rec.DIMENSIONS_COST_RATE1H.by(dimension).selector
         scope = f"{{{{ $labels.{dimension} }}}}"
+        exceeded = f"{spend} > on ({dimension}) {budget}"
         alerts += [
             Alert(
                 "LLMOptBudgetExceeded",
-                f"{spend} > on ({dimension}) {budget}",
+                exceeded,
                 a.budget_exceeded.severity,
                 "A scope's daily spend is over its budget.",
                 f'{dimension} {scope} spent ${{{{ $value | printf "%.2f" }}}} on LLM calls in the last 24 '
@@ -832,8 +833,7 @@ def _budget_alerts(config: RulesConfig) -> tuple[Alert, ...]:
             ),
             Alert(
                 "LLMOptBudgetExhaustionForecast",
-                f"{rate} * 86400 > on ({dimension}) {budget}\nunless on ({dimension})\n"
-                f"{spend} > on ({dimension}) {budget}",
+                f"{rate} * 86400 > on ({dimension}) {budget}\nunless on ({dimension})\n{exceeded}",
                 a.budget_exhaustion_forecast.severity,
                 "A scope is on its way to spend more than its daily budget.",
                 f"At its spend rate of the last hour, a day of the LLM calls of {dimension} {scope} costs "
