@@ -117,10 +117,6 @@ class Dimensions:
         """``spec`` with the declared dimensions among its labels, if it carries them."""
         return self._specs.get(spec, spec)
 
-    def all_specs(self) -> list[MetricSpec]:
-        """Every declared metric, those that carry dimensions with them."""
-        return [self.spec(spec) for spec in ALL_METRICS]
-
     def values(self, labels: Mapping[str, str] | None) -> tuple[str, ...]:
         """The value of each dimension in an event's ``labels`` ('' where it names none)."""
         if not labels:

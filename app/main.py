@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         max_series=settings.max_series,
         max_series_per_metric=settings.max_series_per_metric,
         clock=clock,
-        specs=dimensions.all_specs(),
+        as_kept=dimensions.spec,
         custom=custom.specs.values(),
     )
     prices = load_prices(settings.prices_file) if settings.prices_file is not None else None

@@ -15,7 +15,6 @@ import platform
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar, get_args
 
 from app import __version__
@@ -107,8 +106,7 @@ class Recorder:
         self._prices = prices
         self._custom = custom or CustomRegistry({})
         self._dimensions = dimensions or Dimensions({})
-        # The metrics that carry the declared dimensions, as the store keeps them.
-        self._d = _Dimensioned.of(self._dimensions)
+        self._has_dimensions = bool(self._dimensions)
         self._clock = clock
         # By id, with when each last saw an event (receive time), least recently seen first.
         limit = max_state_entries
@@ -203,19 +201,23 @@ class Recorder:
         labels = (e.model, provider, e.task_type)
         # Most updates share the label set: its series are found once (the hot path of ingest).
         by_labels = store.label_set(labels)
-        # The metrics that carry the declared dimensions: under the call's values of them too.
-        d = self._d
-        by_dims = store.label_set((*labels, *self._dimensions.values(e.labels))) if d.is_on else by_labels
-        by_dims[d.requests].inc(1.0, None)
+        # The metrics that carry the declared dimensions (app.dimensions): under the call's values
+        # of them too.
+        by_dims = (
+            store.label_set((*labels, *self._dimensions.values(e.labels)))
+            if self._has_dimensions
+            else by_labels
+        )
+        by_dims[m.LLM_REQUESTS].inc(1.0, None)
         # Failures and later tries from the label set's first call on, at 0 until the first: the
         # availability SLI subtracts one from the other, which rate() gets right only so. Finding
         # a series binds it (at 0).
-        failures = by_dims[d.failures]
+        failures = by_dims[m.LLM_FAILURES]
         if e.status == "error":
             failures.inc(1.0, None)
             error_type = "unknown" if e.error_type is None else normalise_error_type(e.error_type)
-            by_dims[d.errors, error_type].inc(1.0, exemplar)
-        retries = by_dims[d.retries]
+            by_dims[m.LLM_REQUEST_ERRORS, error_type].inc(1.0, exemplar)
+        retries = by_dims[m.LLM_RETRIES]
         if e.attempt > 1:
             retries.inc(1.0, None)
         if e.fallback_from is not None:  # on a later try only (a rule of the contract)
@@ -223,15 +225,15 @@ class Recorder:
         latency = e.latency_ms / 1000.0
         by_labels[m.LLM_REQUEST_DURATION].observe(latency, exemplar)
         if e.input_tokens:
-            by_dims[d.tokens, "input"].inc(e.input_tokens, None)
+            by_dims[m.LLM_TOKENS, "input"].inc(e.input_tokens, None)
         if e.output_tokens:
-            by_dims[d.tokens, "output"].inc(e.output_tokens, None)
+            by_dims[m.LLM_TOKENS, "output"].inc(e.output_tokens, None)
         if e.cached_tokens:
-            by_dims[d.cached_tokens].inc(e.cached_tokens, None)
+            by_dims[m.LLM_CACHED_TOKENS].inc(e.cached_tokens, None)
         if e.cache_write_tokens:
-            by_dims[d.cache_write_tokens].inc(e.cache_write_tokens, None)
+            by_dims[m.LLM_CACHE_WRITE_TOKENS].inc(e.cache_write_tokens, None)
         if e.reasoning_tokens:
-            by_dims[d.reasoning_tokens].inc(e.reasoning_tokens, None)
+            by_dims[m.LLM_REASONING_TOKENS].inc(e.reasoning_tokens, None)
         by_served = store.label_set((e.model, provider))
         if e.input_tokens or e.output_tokens:
             by_served[m.LLM_REQUEST_TOKENS].observe(e.input_tokens + e.output_tokens, None)
@@ -261,11 +263,11 @@ class Recorder:
                     store.inc(m.COST_MISMATCHES, (e.model,))
         if cost is None:
             cost = 0.0
-        by_dims[d.cost].inc(cost, exemplar)
+        by_dims[m.LLM_COST].inc(cost, exemplar)
         store.inc(m.SPEND, ("token",), cost)
         # No baseline figure means the call cost what the baseline would have: no savings claimed.
         baseline = cost if e.baseline_cost_usd is None else e.baseline_cost_usd
-        by_dims[d.baseline_cost].inc(baseline, None)
+        by_dims[m.LLM_BASELINE_COST].inc(baseline, None)
         if e.quality is not None:
             by_labels[m.LLM_QUALITY].observe(e.quality, exemplar)
         for dimension in QUALITY_DIMENSIONS:
@@ -304,17 +306,16 @@ class Recorder:
     def _feedback(self, e: Feedback, when: float, exemplar: Exemplar) -> None:
         store = self._store
         labels = (e.model, e.experiment_id or "", e.variant_id or "", *self._dimensions.values(e.labels))
-        d = self._d
         if e.thumbs is not None:
-            store.inc(d.thumbs, (*labels, e.thumbs))
+            store.inc(m.FEEDBACK_THUMBS, (*labels, e.thumbs))
         if e.nps is not None:
-            store.inc(d.nps, (*labels, nps_category(e.nps)))
+            store.inc(m.FEEDBACK_NPS, (*labels, nps_category(e.nps)))
         if e.csat is not None:
-            store.inc(d.csat, labels)
+            store.inc(m.FEEDBACK_CSAT, labels)
             if e.csat >= 4:
-                store.inc(d.csat_satisfied, labels)
+                store.inc(m.FEEDBACK_CSAT_SATISFIED, labels)
             else:
-                store.touch(d.csat_satisfied, labels)
+                store.touch(m.FEEDBACK_CSAT_SATISFIED, labels)
 
     # --- experiment ----------------------------------------------------------------------------
     def _mark_running(
@@ -478,12 +479,12 @@ class Recorder:
 
     def _budget_limit(self, e: BudgetLimit, when: float, exemplar: Exemplar) -> None:
         # With labels, the budget of a scope (a team's...): its values of the declared dimensions.
-        self._store.set(self._d.budget_limit, (e.period, *self._dimensions.values(e.labels)), e.limit_usd)
+        self._store.set(m.BUDGET_LIMIT, (e.period, *self._dimensions.values(e.labels)), e.limit_usd)
 
     def _budget_violation(self, e: BudgetViolation, when: float, exemplar: Exemplar) -> None:
         self._store.inc(m.BUDGET_VIOLATIONS, (e.period,))
         if e.limit_usd is not None:
-            self._store.set(self._d.budget_limit, (e.period, *self._dimensions.values(None)), e.limit_usd)
+            self._store.set(m.BUDGET_LIMIT, (e.period, *self._dimensions.values(None)), e.limit_usd)
 
     def _model_switch(self, e: ModelSwitch, when: float, exemplar: Exemplar) -> None:
         self._store.inc(m.MODEL_SWITCHES, (e.from_model, e.to_model, e.reason))
@@ -660,7 +661,7 @@ class Recorder:
         Counters are not saved: they restart at zero, a reset Prometheus handles (see
         docs/security.md, "Restarts").
         """
-        gauges = self._store.gauge_series(self._dimensions.spec(spec) for spec in SNAPSHOT_GAUGES)
+        gauges = self._store.gauge_series(SNAPSHOT_GAUGES)
         experiments = self._experiments.copy()
         incidents = self._incidents.copy()
         models = self._models.copy()
@@ -703,7 +704,7 @@ class Recorder:
         snapshot was checked whole. Entries past the caps push out those seen least recently."""
         store = self._store
         for name, labels, value in snapshot.gauges:
-            store.set(self._dimensions.spec(SNAPSHOT_GAUGES_BY_NAME[name]), tuple(labels), value)
+            store.set(SNAPSHOT_GAUGES_BY_NAME[name], tuple(labels), value)
         now = self._clock()
         experiments_seen = snapshot.experiments_seen
         # The plans come back with the gauges that show them.
@@ -744,51 +745,6 @@ class Recorder:
             self._last_improvement = snapshot.last_improvement
             store.set(m.LAST_IMPROVEMENT, (), snapshot.last_improvement)
         store.set(m.EXPERIMENTS_ACTIVE, (), len(self._experiments))
-
-
-@dataclass(frozen=True, slots=True)
-class _Dimensioned:
-    """The metrics that carry the declared dimensions, as the store keeps them (slots: read on
-    every call)."""
-
-    is_on: bool
-    requests: MetricSpec
-    errors: MetricSpec
-    retries: MetricSpec
-    failures: MetricSpec
-    tokens: MetricSpec
-    cached_tokens: MetricSpec
-    cache_write_tokens: MetricSpec
-    reasoning_tokens: MetricSpec
-    cost: MetricSpec
-    baseline_cost: MetricSpec
-    thumbs: MetricSpec
-    nps: MetricSpec
-    csat: MetricSpec
-    csat_satisfied: MetricSpec
-    budget_limit: MetricSpec
-
-    @classmethod
-    def of(cls, dimensions: Dimensions) -> _Dimensioned:
-        spec = dimensions.spec
-        return cls(
-            bool(dimensions),
-            spec(m.LLM_REQUESTS),
-            spec(m.LLM_REQUEST_ERRORS),
-            spec(m.LLM_RETRIES),
-            spec(m.LLM_FAILURES),
-            spec(m.LLM_TOKENS),
-            spec(m.LLM_CACHED_TOKENS),
-            spec(m.LLM_CACHE_WRITE_TOKENS),
-            spec(m.LLM_REASONING_TOKENS),
-            spec(m.LLM_COST),
-            spec(m.LLM_BASELINE_COST),
-            spec(m.FEEDBACK_THUMBS),
-            spec(m.FEEDBACK_NPS),
-            spec(m.FEEDBACK_CSAT),
-            spec(m.FEEDBACK_CSAT_SATISFIED),
-            spec(m.BUDGET_LIMIT),
-        )
 
 
 # Kinds of state the recorder keeps, as the expiry and eviction self-metrics name them.

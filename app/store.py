@@ -340,10 +340,10 @@ class MetricStore:
     ``registry``, when given, gets the store registered as a collector (it is then everything a
     scrape shows, with whatever else the registry holds). ``guard`` caps values per label;
     ``max_series`` and ``max_series_per_metric`` are the series budget (see the module's text);
-    ``clock`` tells when an overflow gauge was last set, for :meth:`expire_overflow`. ``specs``
-    are the declared metrics as this store keeps them (default ``ALL_METRICS``; with declared
-    dimensions, some carry them: ``app.dimensions``), ``custom`` the metrics declared by the
-    operator (``app.custom``), exposed after them.
+    ``clock`` tells when an overflow gauge was last set, for :meth:`expire_overflow`.
+    ``as_kept`` gives a declared metric as this store keeps it (with declared dimensions, some
+    carry them among their labels: ``app.dimensions``); callers still name it by its declaration.
+    ``custom`` are the metrics declared by the operator (``app.custom``), exposed after them.
     """
 
     def __init__(
@@ -354,10 +354,13 @@ class MetricStore:
         max_series: int = 10_000_000,
         max_series_per_metric: int = 10_000_000,
         clock: Callable[[], float] = time.time,
-        specs: Iterable[MetricSpec] = ALL_METRICS,
+        as_kept: Callable[[MetricSpec], MetricSpec] | None = None,
         custom: Iterable[MetricSpec] = (),
     ) -> None:
-        self.families: dict[MetricSpec, Family] = {spec: Family(spec) for spec in (*specs, *custom)}
+        # By declaration; each family's own spec has the labels its series carry.
+        self.families: dict[MetricSpec, Family] = {
+            spec: Family(as_kept(spec) if as_kept else spec) for spec in (*ALL_METRICS, *custom)
+        }
         self._guard = guard or LabelGuard(limit=1_000_000)
         self._max_series = max_series
         self._max_series_per_metric = max_series_per_metric
@@ -378,9 +381,9 @@ class MetricStore:
         series = self._bound.get((spec, labels))
         if series is not None:
             return series
-        if len(labels) != len(spec.labels):
-            raise ValueError(f"{spec.name} takes labels {spec.labels}, got {labels!r}")
         family = self.families[spec]
+        if len(labels) != len(family.spec.labels):
+            raise ValueError(f"{spec.name} takes labels {family.spec.labels}, got {labels!r}")
         if not family.guarded:  # every label from a fixed set: bounded by the declaration
             return self._bind(family, labels)
         admitted = self._admit(family, labels)
@@ -477,10 +480,11 @@ class MetricStore:
 
     def remove_matching(self, label: str, value: str) -> int:
         """Drop every series, of any metric, whose ``label`` is ``value``; return how many."""
+        families = self.families
         doomed = [
             (spec, labels)
             for spec, labels in self._bound
-            if label in spec.labels and labels[spec.labels.index(label)] == value
+            if label in (kept := families[spec].spec.labels) and labels[kept.index(label)] == value
         ]
         for spec, labels in doomed:
             self.remove(spec, labels)
